@@ -1,0 +1,179 @@
+"""The torch network of an NB201 cell, fitted to a task's input and output.
+
+One cell implementation serves four macro skeletons (`search_spaces/nb201.toml`):
+- `classify2d`: NB201's own (stem, N cells, residual stride-2 block, N cells, residual block,
+  N cells, BN-ReLU, global pool, linear), module for module as in the reference implementation
+  (`xautodl.models.cell_infers.TinyNetwork`), so parameter counts and outputs match it;
+- `dense2d`: resolution kept everywhere, the two residual blocks become stride-1 blocks that double
+  the channels, and a 1x1 convolution maps every pixel to the outputs (NAS-Bench-360's choice for
+  dense prediction);
+- `classify1d` / `dense1d`: the same with 1D convolutions and pooling, for sequences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nb360 import cards
+from nb360.spaces.nb201 import EDGES, NUM_NODES, OPS, Arch, ArchLike
+
+_SPACE = cards.load("search_spaces", "nb201")
+SKELETONS: tuple[str, ...] = tuple(_SPACE["skeletons"])
+DEFAULT_C: int = int(_SPACE["defaults"]["C"])
+DEFAULT_N: int = int(_SPACE["defaults"]["N"])
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a network must take and give: the task's side of `build`.
+
+    kind: one of SKELETONS; in_channels and in_shape (spatial size, (H, W) or (L,)) describe one
+    input; out_size is the number of classes / labels (classify) or output channels (dense).
+    """
+
+    kind: str
+    in_channels: int
+    in_shape: tuple[int, ...]
+    out_size: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in SKELETONS:
+            raise ValueError(f"unknown network kind {self.kind!r}; expected one of {', '.join(SKELETONS)}")
+        dims = int(_SPACE["skeletons"][self.kind]["dims"])
+        if len(self.in_shape) != dims or min(self.in_shape) < 1:
+            raise ValueError(f"{self.kind} takes a {dims}-D positive input shape, got {self.in_shape}")
+        if self.in_channels < 1 or self.out_size < 1:
+            raise ValueError(f"in_channels and out_size must be positive, got {self.in_channels}, {self.out_size}")
+
+    @property
+    def dims(self) -> int:
+        return len(self.in_shape)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input, channels first."""
+        return (self.in_channels, *self.in_shape)
+
+
+# NB201 on CIFAR-10, the reference skeleton of the search space.
+CIFAR10 = Spec("classify2d", 3, (32, 32), 10)
+
+
+class _Layers:
+    """The torch layer classes for 1D or 2D data."""
+
+    def __init__(self, dims: int):
+        self.conv = {1: nn.Conv1d, 2: nn.Conv2d}[dims]
+        self.bn = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims]
+        self.avg = {1: nn.AvgPool1d, 2: nn.AvgPool2d}[dims]
+        self.global_avg = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}[dims]
+
+
+class ReLUConvBN(nn.Module):
+    def __init__(self, L: _Layers, c_in: int, c_out: int, kernel: int, stride: int):
+        super().__init__()
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            L.conv(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            L.bn(c_out),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class Zero(nn.Module):
+    """The `none` operation. Kept as a module (it multiplies by zero, as the reference does) so
+    that a node fed only by `none` edges is a zero tensor that later operations still see."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+def _operation(name: str, L: _Layers, channels: int) -> nn.Module:
+    # Inside a cell every edge maps `channels` to `channels` at stride 1 (NB201's InferCell), so
+    # skip_connect is the identity and pooling needs no 1x1 preprocessing convolution.
+    if name == "none":
+        return Zero()
+    if name == "skip_connect":
+        return nn.Identity()
+    if name == "nor_conv_1x1":
+        return ReLUConvBN(L, channels, channels, 1, 1)
+    if name == "nor_conv_3x3":
+        return ReLUConvBN(L, channels, channels, 3, 1)
+    if name == "avg_pool_3x3":
+        return L.avg(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown operation {name!r}; expected one of {', '.join(OPS)}")
+
+
+class Cell(nn.Module):
+    """An NB201 cell: node i is the sum of its incoming edges' operations."""
+
+    def __init__(self, arch: Arch, L: _Layers, channels: int):
+        super().__init__()
+        self.edges = nn.ModuleList(_operation(op, L, channels) for op in arch.op_names)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for node in range(1, NUM_NODES):
+            nodes.append(sum(self.edges[e](nodes[src]) for e, (to, src) in enumerate(EDGES) if to == node))
+        return nodes[-1]
+
+
+class ResidualBlock(nn.Module):
+    """NB201's ResNetBasicblock between stages: two ReLU-conv-BN plus a shortcut that matches the
+    new width (stride 2: avg pool + 1x1 conv, as the reference; stride 1: ReLU-1x1 conv-BN)."""
+
+    def __init__(self, L: _Layers, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv_a = ReLUConvBN(L, c_in, c_out, 3, stride)
+        self.conv_b = ReLUConvBN(L, c_out, c_out, 3, 1)
+        if stride == 2:
+            # ceil_mode: odd lengths halve like the strided conv_a does (same as the reference on even ones)
+            pool = L.avg(2, stride=2, padding=0, ceil_mode=True)
+            self.downsample = nn.Sequential(pool, L.conv(c_in, c_out, 1, bias=False))
+        else:
+            self.downsample = ReLUConvBN(L, c_in, c_out, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x) + self.conv_b(self.conv_a(x))
+
+
+class Network(nn.Module):
+    """Stem, three stages of N cells with two residual blocks between them, and a head."""
+
+    def __init__(self, arch: Arch, spec: Spec, C: int, N: int):
+        super().__init__()
+        skeleton = _SPACE["skeletons"][spec.kind]
+        L = _Layers(spec.dims)
+        stride = int(skeleton["reduction_stride"])
+        self.arch, self.spec, self.C, self.N = arch, spec, C, N
+        self.stem = nn.Sequential(L.conv(spec.in_channels, C, 3, padding=1, bias=False), L.bn(C))
+        layers: list[nn.Module] = []
+        for stage, width in enumerate((C, 2 * C, 4 * C)):
+            if stage:
+                layers.append(ResidualBlock(L, width // 2, width, stride))
+            layers.extend(Cell(arch, L, width) for _ in range(N))
+        self.cells = nn.Sequential(*layers)
+        self.lastact = nn.Sequential(L.bn(4 * C), nn.ReLU(inplace=True))
+        if skeleton["head"] == "global_linear":
+            self.pool: nn.Module = nn.Sequential(L.global_avg(1), nn.Flatten())
+            self.classifier: nn.Module = nn.Linear(4 * C, spec.out_size)
+        elif skeleton["head"] == "pointwise_linear":
+            self.pool = nn.Identity()
+            self.classifier = L.conv(4 * C, spec.out_size, 1)
+        else:
+            raise ValueError(f"search_spaces/nb201.toml: skeleton {spec.kind!r} has unknown head {skeleton['head']!r}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.lastact(self.cells(self.stem(x)))))
+
+
+def build(arch: ArchLike, spec: Spec, C: int = DEFAULT_C, N: int = DEFAULT_N) -> Network:
+    """The network for `arch` (an Arch, NB201 string or official index) shaped for `spec`."""
+    if C < 1 or N < 1:
+        raise ValueError(f"C and N must be positive integers, got C={C}, N={N}")
+    return Network(Arch.parse(arch), spec, C, N)

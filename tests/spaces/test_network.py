@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+
+from nb360.spaces.nb201 import Arch
+from nb360.spaces.network import CIFAR10, Spec, build
+
+
+def test_param_counts_match_reference(reference_net):
+    rng = np.random.default_rng(0)
+    archs = [Arch.random(rng) for _ in range(300)]
+    for a in archs:
+        ours = sum(p.numel() for p in build(a, CIFAR10).parameters())
+        ref = sum(p.numel() for p in reference_net(a).parameters())
+        assert ours == ref, str(a)
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_same_weights_same_outputs(reference_net, mode):
+    rng = np.random.default_rng(1)
+    archs = [Arch.from_str("|none~0|+|nor_conv_3x3~0|none~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|")]
+    archs += [Arch.random(rng) for _ in range(4)]
+    for a in archs:
+        torch.manual_seed(0)
+        ref = reference_net(a, C=8, N=2)
+        for m in ref.modules():  # non-trivial BN statistics, so that eval mode is tested too
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.normal_()
+        ours = build(a, CIFAR10, C=8, N=2)
+        ref_state = list(ref.state_dict().values())
+        our_keys = list(ours.state_dict().keys())
+        assert [v.shape for v in ref_state] == [ours.state_dict()[k].shape for k in our_keys]
+        ours.load_state_dict(dict(zip(our_keys, ref_state)))
+        getattr(ref, mode)()
+        getattr(ours, mode)()
+        x = torch.randn(4, 3, 32, 32)
+        with torch.no_grad():
+            _, ref_logits = ref(x)
+            our_logits = ours(x)
+        torch.testing.assert_close(our_logits, ref_logits, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "spec, out_shape",
+    [
+        (Spec("dense2d", 3, (21, 19), 2), (2, 2, 21, 19)),
+        (Spec("classify1d", 4, (50,), 7), (2, 7)),
+        (Spec("dense1d", 1, (33,), 3), (2, 3, 33)),
+        (Spec("classify2d", 1, (16, 52), 18), (2, 18)),
+    ],
+)
+def test_skeletons_fit_the_task(spec, out_shape):
+    a = Arch.from_str("|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|nor_conv_3x3~2|")
+    net = build(a, spec, C=4, N=1)
+    y = net(torch.randn(2, *spec.input_shape))
+    assert y.shape == out_shape
+    y.sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_dense_keeps_resolution_and_doubles_channels():
+    net = build(0, Spec("dense2d", 3, (17, 17), 1), C=4, N=1)
+    widths = []
+    x = net.stem(torch.randn(1, 3, 17, 17))
+    for layer in net.cells:
+        x = layer(x)
+        widths.append(x.shape[1])
+        assert x.shape[2:] == (17, 17)
+    assert widths == [4, 8, 8, 16, 16]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(kind="classify3d", in_channels=3, in_shape=(8, 8), out_size=2), "unknown network kind"),
+        (dict(kind="classify2d", in_channels=3, in_shape=(8,), out_size=2), "2-D"),
+        (dict(kind="dense1d", in_channels=0, in_shape=(8,), out_size=2), "positive"),
+    ],
+)
+def test_bad_spec(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Spec(**kwargs)
+
+
+def test_bad_width():
+    with pytest.raises(ValueError, match="C and N"):
+        build(0, CIFAR10, C=0)
