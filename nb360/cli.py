@@ -1,0 +1,193 @@
+"""The `nb360` command line.
+
+Every command reports bad input as one line, `nb360 <command>: error: ...`, with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (argparse prints the whole usage block by default)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+_positive = _int_at_least(1)
+_non_negative = _int_at_least(0)
+
+
+# ---- commands ------------------------------------------------------------------------------
+def _cmd_tasks(args: argparse.Namespace) -> None:
+    from nb360.data import task_status
+
+    rows = task_status(args.data_root)
+    print(f"data root: {rows[0]['data_root'] if rows else args.data_root}")
+    print(f"{'task':<12} {'kind':<11} {'input':<14} {'output':<8} {'metric':<22} files")
+    for r in rows:
+        print(f"{r['name']:<12} {r['kind']:<11} {r['input']:<14} {r['output']:<8} {r['metric']:<22} {r['files']}")
+
+
+def _cmd_data_generate(args: argparse.Namespace) -> None:
+    from nb360.data import darcy, resolve_data_root
+
+    if args.task != "darcyflow":
+        raise ValueError(f"only darcyflow is generated from its equations; got {args.task!r}")
+    out = Path(args.out) if args.out else resolve_data_root(None)
+    paths = darcy.generate(out, n=args.n, resolution=args.resolution, solver_resolution=args.solver_resolution,
+                           seed=args.seed, workers=args.workers)
+    for p in paths:
+        print(p)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from nb360.data import load_task
+    from nb360.spaces.costs import count_flops, count_params
+    from nb360.spaces.nb201 import Arch
+    from nb360.spaces.network import build
+    from nb360.train import fit, seed_everything
+
+    arch = Arch.parse(args.arch)
+    options = {"resolution": args.resolution} if args.resolution else {}
+    task = load_task(args.task, data_root=args.data_root, **options)
+    seed_everything(args.seed)
+    model = build(arch, task.spec, C=args.C, N=args.N)
+    batch_size = args.batch_size or task.batch_size
+    print(f"{task.name}: {arch} (index {arch.index}), C={args.C} N={args.N}, "
+          f"{count_params(model):,} params, {count_flops(model, task.spec.input_shape) / 1e6:.2f} MFLOPs, "
+          f"{len(task.train)}/{len(task.val)}/{len(task.test)} train/val/test, batch {batch_size}")
+    print(f"{'epoch':>5} {'train_loss':>11} {'train_' + task.metric_name:>18} {'val':>10} {'test':>10} {'seconds':>8}")
+
+    def show(r: dict) -> None:
+        print(f"{r['epoch']:>5} {r['train_loss']:>11.5f} {r['train_metric']:>18.5f} {r['val_metric']:>10.5f} "
+              f"{r['test_metric']:>10.5f} {r['train_seconds']:>8.1f}", flush=True)
+
+    records = fit(model, task.splits, task.loss, task.metric, epochs=args.epochs, batch_size=batch_size,
+                  lr=args.lr, seed=args.seed, callback=show, checkpoint=args.checkpoint)
+    config = {"task": task.name, "arch": str(arch), "index": arch.index, "C": args.C, "N": args.N,
+              "epochs": args.epochs, "batch_size": batch_size, "lr": args.lr, "seed": args.seed,
+              "metric": task.metric_name, "resolution": task.spec.in_shape}
+    out = Path(args.out or f"runs/{task.name}-{arch.index}-seed{args.seed}.json")
+    _write_records(out, config, records)
+    print(f"records: {out} and {out.with_suffix('.csv')}")
+
+
+def _write_records(out: Path, config: dict, records: list[dict]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"config": config, "records": records}, indent=2))
+    with out.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from nb360.demo import run_demo
+
+    start = time.perf_counter()
+    run_demo(Path(args.out), epochs=args.epochs)
+    print(f"demo finished in {time.perf_counter() - start:.0f} s")
+
+
+# ---- parser --------------------------------------------------------------------------------
+def _data_root_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", default=None,
+                   help="where task files live (default: $NB360_DATA, else ~/.nb360/data)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nb360", description="Neural architecture search on diverse tasks (NAS-Bench-360, NB201 cells).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("tasks", help="the NAS-Bench-360 tasks and whether their files are under the data root")
+    _data_root_option(p)
+    p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser("data", help="make data sets")
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    data_sub.required = True
+    g = data_sub.add_parser("generate", help="generate a task's data from its equations (darcyflow)")
+    g.add_argument("task", help="darcyflow")
+    g.add_argument("--n", type=_positive, default=1024, help="samples per file (default 1024, as published)")
+    g.add_argument("--resolution", type=_int_at_least(3), default=85, help="output grid size (default 85)")
+    g.add_argument("--solver-resolution", type=_int_at_least(3), default=421,
+                   help="grid size of the finite-difference solve (default 421, as published)")
+    g.add_argument("--seed", type=_non_negative, default=0)
+    g.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
+    g.add_argument("--out", default=None, help="output folder (default: the data root)")
+    g.set_defaults(func=_cmd_data_generate)
+
+    p = sub.add_parser("train", help="train one NB201 cell on a task and record every epoch")
+    p.add_argument("--task", default="darcyflow")
+    p.add_argument("--arch", required=True, help="NB201 string or official index")
+    p.add_argument("--epochs", type=_positive, default=200)
+    p.add_argument("--C", type=_positive, default=16, help="channels of the first stage (default 16)")
+    p.add_argument("--N", type=_positive, default=5, help="cells per stage (default 5)")
+    p.add_argument("--batch-size", type=_positive, default=None, help="default: the task's NB360 batch size")
+    p.add_argument("--lr", type=_positive_float, default=0.1)
+    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--resolution", type=_int_at_least(3), default=None, help="grid size, for tasks that have one (darcyflow)")
+    p.add_argument("--checkpoint", default=None, help="save state here each epoch and resume from it")
+    p.add_argument("--out", default=None, help="records file (.json, with a .csv beside it)")
+    _data_root_option(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("demo", help="generate Darcy Flow, train a few cells, print a table, draw a figure (~1-2 min)")
+    p.add_argument("--out", default="nb360-demo", help="output folder (default ./nb360-demo)")
+    p.add_argument("--epochs", type=_positive, default=8)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        # Bad input surfaces as these two from the library; report it as a usage error, no traceback.
+        prog = f"nb360 {args.command}"
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
