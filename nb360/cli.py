@@ -68,7 +68,7 @@ def _cmd_data_generate(args: argparse.Namespace) -> None:
         raise ValueError(f"only darcyflow is generated from its equations; got {args.task!r}")
     out = Path(args.out) if args.out else resolve_data_root(None)
     paths = darcy.generate(out, n=args.n, resolution=args.resolution, solver_resolution=args.solver_resolution,
-                           seed=args.seed, workers=args.workers)
+                           seed=args.seed, workers=args.workers, solver=args.solver, grid=args.grid)
     for p in paths:
         print(p)
 
@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resolution", type=_int_at_least(3), default=85, help="output grid size (default 85)")
     g.add_argument("--solver-resolution", type=_int_at_least(3), default=421,
                    help="grid size of the finite-difference solve (default 421, as published)")
+    g.add_argument("--grid", choices=("node", "cell"), default="node",
+                   help="node: values at grid nodes, u = 0 on the boundary (default); cell: FNO's solve_gwf.m "
+                        "convention (cell centres, spline-resampled), which the published files follow")
+    g.add_argument("--solver", choices=("spectral", "amg", "direct"), default="spectral",
+                   help="linear solver (default spectral: CG preconditioned by the fast Poisson inverse)")
     g.add_argument("--seed", type=_non_negative, default=0)
     g.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
     g.add_argument("--out", default=None, help="output folder (default: the data root)")

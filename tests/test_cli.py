@@ -44,3 +44,48 @@ def test_missing_data_names_the_file(tmp_path):
     result = nb360("train", "--arch", "0", "--data-root", str(tmp_path))
     assert result.returncode == 2
     assert "piececonst" in result.stderr and str(tmp_path) in result.stderr
+
+
+def test_generate_then_train_end_to_end(tmp_path):
+    data = tmp_path / "data"
+    result = nb360("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
+                   "--out", str(data))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in data.iterdir()) == ["piececonst_r9_N12_smooth1.mat", "piececonst_r9_N12_smooth2.mat"]
+    again = nb360("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
+                  "--out", str(data))
+    assert again.returncode == 0 and "skipped" in again.stdout
+
+    out = tmp_path / "run.json"
+    result = nb360("train", "--task", "darcyflow", "--arch", "1", "--resolution", "9", "--epochs", "2", "--C", "2",
+                   "--N", "1", "--batch-size", "4", "--data-root", str(data), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    saved = json.loads(out.read_text())
+    assert saved["config"]["index"] == 1 and saved["config"]["metric"] == "relative_l2"
+    assert [r["epoch"] for r in saved["records"]] == [1, 2]
+    assert all(0 < r["val_metric"] < 10 for r in saved["records"])
+    assert out.with_suffix(".csv").read_text().startswith("epoch,")
+    printed = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["1"], ["2"])]
+    assert [float(p[3]) for p in printed] == pytest.approx([r["val_metric"] for r in saved["records"]], abs=1e-5)
+
+    status = nb360("tasks", "--data-root", str(data))
+    assert status.returncode == 0 and "darcyflow" in status.stdout and "found" in status.stdout
+
+
+def test_tasks_reports_missing_files(tmp_path):
+    result = nb360("tasks", "--data-root", str(tmp_path))
+    assert result.returncode == 0
+    assert "missing: piececonst_r*_N*_smooth1.mat" in result.stdout
+
+
+def test_demo_writes_table_and_figure(tmp_path):
+    from nb360.demo import DEMO_ARCHS, run_demo
+
+    rows = run_demo(tmp_path, epochs=1)
+    assert [r["name"] for r in rows] == list(DEMO_ARCHS)
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
+    lines = (tmp_path / "demo.csv").read_text().splitlines()
+    assert len(lines) == 1 + len(DEMO_ARCHS) and lines[0].startswith("name,index,arch,params,mflops")
+    # the empty cell learns nothing but the mean; any real cell beats it
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["nb201-best"]["val_rel_l2"] < by_name["empty"]["val_rel_l2"]

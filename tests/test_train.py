@@ -26,11 +26,12 @@ def splits():
     return toy_data(96, 0), toy_data(48, 1), toy_data(48, 2)
 
 
-def run(seed=0, epochs=3, **kw):
+def run(seed=0, epochs=3, device="cpu", **kw):
+    """Bit-identity is promised on the CPU, so the tests pin it (the default device is the GPU if any)."""
     seed_everything(seed)
     model = build(ARCH, SPEC, C=4, N=1)
     records = fit(model, splits(), torch.nn.CrossEntropyLoss(), zero_one_error, epochs=epochs, batch_size=16,
-                  lr=0.05, seed=seed, progress=False, **kw)
+                  lr=0.05, seed=seed, progress=False, device=device, **kw)
     return model, records
 
 
@@ -90,3 +91,14 @@ def test_missing_splits_give_nan_and_bad_sizes_raise():
     assert math.isnan(records[0]["val_metric"]) and math.isnan(records[0]["test_metric"])
     with pytest.raises(ValueError, match="positive"):
         fit(model, (toy_data(32), None, None), torch.nn.CrossEntropyLoss(), zero_one_error, 0, 16)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_trains_on_gpu_like_on_cpu():
+    _, cpu = run(seed=1, epochs=6, device="cpu")
+    model, gpu = run(seed=1, epochs=6, device=None)  # the default device is the GPU when there is one
+    assert next(model.parameters()).is_cuda
+    assert gpu[-1]["val_metric"] < 0.2
+    # same initial weights and batches: the first epoch's loss agrees up to the precision of the GPU's
+    # convolutions (cuDNN may use TF32, 10-bit mantissa)
+    assert gpu[0]["train_loss"] == pytest.approx(cpu[0]["train_loss"], rel=1e-2)

@@ -27,7 +27,7 @@ from contextlib import closing
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.fft
@@ -39,6 +39,9 @@ from scipy.interpolate import CubicSpline
 from torch import nn
 from torch.utils.data import TensorDataset
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from nb360.data.task import Task
 
 # The two permeability values. FNO's paper gives 12 and 3, as the published files have them; the
 # MATLAB demo (demo.m) writes 4 for the negative part.
@@ -292,7 +295,7 @@ def file_name(resolution: int = PUBLISHED_RESOLUTION, n: int = PUBLISHED_SAMPLES
 
 def subsample_step(source: int, target: int) -> int:
     """The stride that takes a ``source``-point grid to ``target`` points, keeping both ends."""
-    if target >= 2 and source >= target and (source - 1) % (target - 1) == 0:
+    if _reaches(source, target):
         return (source - 1) // (target - 1)
     valid = [d + 1 for d in range(1, source) if (source - 1) % d == 0]
     raise ValueError(
@@ -573,12 +576,12 @@ def load_splits(
     )
 
 
-def make_task(card: dict, data_root: Path, resolution: int | None = None):
+def make_task(card: dict, data_root: Path, resolution: int | None = None) -> Task:
     """The darcyflow ``Task`` for ``nb360.data.load_task``: the splits of ``load_splits`` at
     ``resolution`` (default: the card's ``in_shape``), with relative L2 as loss and metric measured
     in physical units through the targets' normaliser, as NAS-Bench-360 trains and evaluates.
     """
-    from nb360.data.task import Task
+    from nb360.data.task import Task  # imported here: pool workers import this module and need none of these
     from nb360.metrics import RelativeL2
     from nb360.spaces.network import Spec
     from nb360.train import Splits
@@ -629,6 +632,7 @@ def _find_pair(root: Path, resolution: int) -> tuple[Path, Path]:
 
 
 def _reaches(source: int, target: int) -> bool:
+    """Whether keeping every k-th node of a ``source``-point grid gives ``target`` points."""
     return target >= 2 and source >= target and (source - 1) % (target - 1) == 0
 
 
@@ -643,12 +647,12 @@ def _missing_message(root: Path, resolution: int, found: dict[tuple[int, int], s
     for (r, n), parts in sorted(found.items()):
         missing = [file_name(r, n, part) for part in (1, 2) if part not in parts]
         why = f"{', '.join(missing)} is missing" if missing else f"r{r} cannot be subsampled to {resolution}"
-        lines.append(f"  found piececonst_r{r}_N{n}_smooth*.mat, not usable: {why}")
+        lines.append(f"Found piececonst_r{r}_N{n}_smooth*.mat, not usable: {why}.")
     lines.append(
         "NAS-Bench-360 publishes the files at " + " and ".join(PUBLISHED_URL.format(name=w) for w in wanted) + "; "
         "or run `nb360 data generate darcyflow` to make them."
     )
-    return "\n".join(lines)
+    return " ".join(lines)  # one line: the CLI prints it as a one-line error
 
 
 def _load_fields(path: Path, n: int, resolution: int) -> dict[str, np.ndarray]:
@@ -681,16 +685,3 @@ def _read(path: Path, resolution: int, limit: int) -> tuple[np.ndarray, np.ndarr
     coeff, sol = (data[field][:limit, ::step, ::step].astype(np.float32) for field in FIELDS)
     return coeff, sol
 
-
-def make_task(card: dict, data_root: Path, resolution: int | None = None) -> "Task":  # noqa: F821
-    """The darcyflow `Task` (see `nb360.data.task.load_task`): relative L2 on decoded outputs."""
-    from nb360.data.task import Task
-    from nb360.metrics import RelativeL2
-    from nb360.spaces.network import Spec
-    from nb360.train import Splits
-
-    resolution = resolution or card["in_shape"][0]
-    train, val, test, y_normalizer = load_splits(data_root, resolution)
-    relative_l2 = RelativeL2(y_normalizer)  # loss and metric alike, measured in physical units
-    spec = Spec(card["kind"], card["in_channels"], (resolution, resolution), card["out_size"])
-    return Task(card["name"], card, Splits(train, val, test), relative_l2, relative_l2, spec, card["batch_size"])
