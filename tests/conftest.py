@@ -30,3 +30,38 @@ def reference_net(xautodl):
         return get_cell_based_tiny_net({"name": "infer.tiny", "C": C, "N": N, "genotype": genotype, "num_classes": num_classes})
 
     return build
+
+
+@pytest.fixture(scope="session")
+def reference_dense_net(xautodl):
+    """NAS-Bench-360's Darcy Flow network (its precompute/darcyflow TinyNetwork), rebuilt from the
+    reference cell: every reduction turned into a stride-1 cell, channels-last input and a linear
+    layer applied at every pixel. Returns (features, logits), both channels-last."""
+    import torch
+    from xautodl.models.cell_infers.cells import InferCell
+    from xautodl.models.cell_searchs.genotypes import Structure
+
+    class NB360DarcyNetwork(torch.nn.Module):
+        def __init__(self, C, N, genotype, num_classes):
+            super().__init__()
+            self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, C, 3, padding=1, bias=False), torch.nn.BatchNorm2d(C))
+            layer_channels = [C] * N + [C * 2] + [C * 2] * N + [C * 4] + [C * 4] * N
+            cells, c_prev = [], C
+            for c_curr in layer_channels:
+                cells.append(InferCell(genotype, c_prev, c_curr, 1))
+                c_prev = c_curr
+            self.cells = torch.nn.ModuleList(cells)
+            self.lastact = torch.nn.Sequential(torch.nn.BatchNorm2d(c_prev), torch.nn.ReLU(inplace=True))
+            self.classifier = torch.nn.Linear(c_prev, num_classes)
+
+        def forward(self, inputs):
+            feature = self.stem(inputs.permute(0, 3, 1, 2).contiguous())
+            for cell in self.cells:
+                feature = cell(feature)
+            out = self.lastact(feature).permute(0, 2, 3, 1).contiguous()
+            return out, self.classifier(out)
+
+    def build(arch, C=16, N=5, num_classes=1):
+        return NB360DarcyNetwork(C, N, Structure.str2structure(str(arch)), num_classes)
+
+    return build

@@ -4,11 +4,11 @@ FLOPs are multiply-adds counted the way the reference implementation does
 (`xautodl.utils.flop_benchmark`): convolutions and linear layers only (weights times output
 positions, plus one per output for a bias); pooling, BN and activations are free.
 
-All 15,625 cells of a task at once: every edge of a cell maps C channels to C channels at one
-resolution, so a cell's cost is the sum of its edges' costs whatever the wiring. A network's cost is
-therefore `base + sum over edges of per_op[op]`, and five measured networks (all edges `none`, all
-edges op) give exact numbers for every cell. `table_costs` uses that; `costs` counts one network
-directly, and the tests check that both agree.
+All 15,625 cells of a task at once: an edge's operation costs the same whatever the others are
+(its widths and resolution are fixed by its place in the network), so a network's cost is
+`base + sum over edges e of edge_cost[e, op_e]`. Twenty-five counted networks (all edges `none`,
+then each single edge with each operation) give exact numbers for every cell. `table_costs` uses
+that; `costs` counts one network directly, and the tests check that both agree.
 """
 
 from __future__ import annotations
@@ -96,22 +96,27 @@ def costs(arch: ArchLike, spec: Spec, C: int = DEFAULT_C, N: int = DEFAULT_N, la
 
 @cache
 def _edge_costs(spec: Spec, C: int, N: int) -> tuple[np.ndarray, np.ndarray]:
-    """(base, per_op) for params and FLOPs: arrays of shape (2,) and (NUM_OPS, 2)."""
-    measured = np.array(
-        [
-            [(c := costs(Arch((op,) * NUM_EDGES), spec, C, N)).params, c.flops]
-            for op in range(len(OPS))
-        ],
-        dtype=np.int64,
-    )
-    base = measured[OPS.index("none")]  # `none` adds no parameters and no FLOPs to a cell
-    per_op = (measured - base) // NUM_EDGES
-    return base, per_op
+    """(base, per_edge): base (2,) for the all-`none` network, per_edge (edges, ops, 2) the extra
+    params and FLOPs of each operation on each edge."""
+    none = OPS.index("none")
+
+    def counted(ops: tuple[int, ...]) -> np.ndarray:
+        c = costs(Arch(ops), spec, C, N)
+        return np.array([c.params, c.flops], dtype=np.int64)
+
+    base = counted((none,) * NUM_EDGES)
+    per_edge = np.zeros((NUM_EDGES, len(OPS), 2), dtype=np.int64)
+    for e in range(NUM_EDGES):
+        for op in range(len(OPS)):
+            if op != none:
+                ops = tuple(op if k == e else none for k in range(NUM_EDGES))
+                per_edge[e, op] = counted(ops) - base
+    return base, per_edge
 
 
 def table_costs(spec: Spec, C: int = DEFAULT_C, N: int = DEFAULT_N) -> tuple[np.ndarray, np.ndarray]:
     """Params and FLOPs of all 15,625 cells in official index order, as two int64 arrays."""
-    base, per_op = _edge_costs(spec, C, N)
+    base, per_edge = _edge_costs(spec, C, N)
     ops = np.array([a.ops for a in Arch.all()], dtype=np.int64)  # (15625, 6)
-    total = base + per_op[ops].sum(axis=1)
+    total = base + per_edge[np.arange(NUM_EDGES), ops].sum(axis=1)
     return total[:, 0], total[:, 1]

@@ -4,9 +4,10 @@ One cell implementation serves four macro skeletons (`search_spaces/nb201.toml`)
 - `classify2d`: NB201's own (stem, N cells, residual stride-2 block, N cells, residual block,
   N cells, BN-ReLU, global pool, linear), module for module as in the reference implementation
   (`xautodl.models.cell_infers.TinyNetwork`), so parameter counts and outputs match it;
-- `dense2d`: resolution kept everywhere, the two residual blocks become stride-1 blocks that double
-  the channels, and a 1x1 convolution maps every pixel to the outputs (NAS-Bench-360's choice for
-  dense prediction);
+- `dense2d`: resolution kept everywhere: the two residual blocks become stride-1 *cells* whose
+  edges out of the cell input double the channels, and a 1x1 convolution maps every pixel to the
+  outputs. This is NAS-Bench-360's own Darcy Flow network (its `precompute/darcyflow` TinyNetwork,
+  built from the reference cell with every reduction turned off and a per-pixel linear head);
 - `classify1d` / `dense1d`: the same with 1D convolutions and pooling, for sequences.
 """
 
@@ -86,35 +87,58 @@ class ReLUConvBN(nn.Module):
 
 
 class Zero(nn.Module):
-    """The `none` operation. Kept as a module (it multiplies by zero, as the reference does) so
-    that a node fed only by `none` edges is a zero tensor that later operations still see."""
+    """The `none` operation. Kept as a module that outputs zeros (as the reference does) so that a
+    node fed only by `none` edges is a zero tensor that later operations still see."""
+
+    def __init__(self, c_out: int):
+        super().__init__()
+        self.c_out = c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mul(0.0)
+        if x.shape[1] == self.c_out:
+            return x.mul(0.0)
+        return x.new_zeros((x.shape[0], self.c_out, *x.shape[2:]))
 
 
-def _operation(name: str, L: _Layers, channels: int) -> nn.Module:
-    # Inside a cell every edge maps `channels` to `channels` at stride 1 (NB201's InferCell), so
-    # skip_connect is the identity and pooling needs no 1x1 preprocessing convolution.
+class ConvBN(nn.Module):
+    """skip_connect between different widths: 1x1 conv + BN, no ReLU (the reference's stride-1
+    FactorizedReduce)."""
+
+    def __init__(self, L: _Layers, c_in: int, c_out: int):
+        super().__init__()
+        self.conv = L.conv(c_in, c_out, 1, bias=False)
+        self.bn = L.bn(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+
+def _operation(name: str, L: _Layers, c_in: int, c_out: int) -> nn.Module:
+    """An edge at stride 1, as in the reference's OPS; c_in != c_out only on the input edges of a
+    widening cell, where skip_connect and pooling get a 1x1 projection."""
     if name == "none":
-        return Zero()
+        return Zero(c_out)
     if name == "skip_connect":
-        return nn.Identity()
+        return nn.Identity() if c_in == c_out else ConvBN(L, c_in, c_out)
     if name == "nor_conv_1x1":
-        return ReLUConvBN(L, channels, channels, 1, 1)
+        return ReLUConvBN(L, c_in, c_out, 1, 1)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(L, channels, channels, 3, 1)
+        return ReLUConvBN(L, c_in, c_out, 3, 1)
     if name == "avg_pool_3x3":
-        return L.avg(3, stride=1, padding=1, count_include_pad=False)
+        pool = L.avg(3, stride=1, padding=1, count_include_pad=False)
+        return pool if c_in == c_out else nn.Sequential(ReLUConvBN(L, c_in, c_out, 1, 1), pool)
     raise ValueError(f"unknown operation {name!r}; expected one of {', '.join(OPS)}")
 
 
 class Cell(nn.Module):
-    """An NB201 cell: node i is the sum of its incoming edges' operations."""
+    """An NB201 cell: node i is the sum of its incoming edges' operations. Edges out of the cell
+    input map c_in to c_out channels, all others c_out to c_out (the reference's InferCell)."""
 
-    def __init__(self, arch: Arch, L: _Layers, channels: int):
+    def __init__(self, arch: Arch, L: _Layers, c_in: int, c_out: int):
         super().__init__()
-        self.edges = nn.ModuleList(_operation(op, L, channels) for op in arch.op_names)
+        self.edges = nn.ModuleList(
+            _operation(op, L, c_in if src == 0 else c_out, c_out) for op, (_, src) in zip(arch.op_names, EDGES)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -124,19 +148,16 @@ class Cell(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    """NB201's ResNetBasicblock between stages: two ReLU-conv-BN plus a shortcut that matches the
-    new width (stride 2: avg pool + 1x1 conv, as the reference; stride 1: ReLU-1x1 conv-BN)."""
+    """NB201's ResNetBasicblock between stages, at stride 2: two ReLU-conv-BN plus a shortcut of
+    average pooling and a 1x1 conv that matches the new width."""
 
-    def __init__(self, L: _Layers, c_in: int, c_out: int, stride: int):
+    def __init__(self, L: _Layers, c_in: int, c_out: int):
         super().__init__()
-        self.conv_a = ReLUConvBN(L, c_in, c_out, 3, stride)
+        self.conv_a = ReLUConvBN(L, c_in, c_out, 3, 2)
         self.conv_b = ReLUConvBN(L, c_out, c_out, 3, 1)
-        if stride == 2:
-            # ceil_mode: odd lengths halve like the strided conv_a does (same as the reference on even ones)
-            pool = L.avg(2, stride=2, padding=0, ceil_mode=True)
-            self.downsample = nn.Sequential(pool, L.conv(c_in, c_out, 1, bias=False))
-        else:
-            self.downsample = ReLUConvBN(L, c_in, c_out, 1, 1)
+        # ceil_mode: odd lengths halve like the strided conv_a does (same as the reference on even ones)
+        pool = L.avg(2, stride=2, padding=0, ceil_mode=True)
+        self.downsample = nn.Sequential(pool, L.conv(c_in, c_out, 1, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.downsample(x) + self.conv_b(self.conv_a(x))
@@ -149,14 +170,13 @@ class Network(nn.Module):
         super().__init__()
         skeleton = _SPACE["skeletons"][spec.kind]
         L = _Layers(spec.dims)
-        stride = int(skeleton["reduction_stride"])
         self.arch, self.spec, self.C, self.N = arch, spec, C, N
         self.stem = nn.Sequential(L.conv(spec.in_channels, C, 3, padding=1, bias=False), L.bn(C))
         layers: list[nn.Module] = []
         for stage, width in enumerate((C, 2 * C, 4 * C)):
             if stage:
-                layers.append(ResidualBlock(L, width // 2, width, stride))
-            layers.extend(Cell(arch, L, width) for _ in range(N))
+                layers.append(self._widen(skeleton["between_stages"], arch, L, width // 2, width))
+            layers.extend(Cell(arch, L, width, width) for _ in range(N))
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(L.bn(4 * C), nn.ReLU(inplace=True))
         if skeleton["head"] == "global_linear":
@@ -167,6 +187,14 @@ class Network(nn.Module):
             self.classifier = L.conv(4 * C, spec.out_size, 1)
         else:
             raise ValueError(f"search_spaces/nb201.toml: skeleton {spec.kind!r} has unknown head {skeleton['head']!r}")
+
+    @staticmethod
+    def _widen(kind: str, arch: Arch, L: _Layers, c_in: int, c_out: int) -> nn.Module:
+        if kind == "residual":
+            return ResidualBlock(L, c_in, c_out)
+        if kind == "cell":
+            return Cell(arch, L, c_in, c_out)
+        raise ValueError(f"search_spaces/nb201.toml: unknown between_stages {kind!r}; expected 'residual' or 'cell'")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.lastact(self.cells(self.stem(x)))))

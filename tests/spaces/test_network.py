@@ -43,6 +43,33 @@ def test_same_weights_same_outputs(reference_net, mode):
         torch.testing.assert_close(our_logits, ref_logits, rtol=1e-5, atol=1e-5)
 
 
+def test_dense2d_is_nb360_darcy_network(reference_dense_net):
+    rng = np.random.default_rng(4)
+    spec = Spec("dense2d", 3, (11, 11), 1)
+    for a in [Arch.random(rng) for _ in range(100)]:
+        ours = sum(p.numel() for p in build(a, spec, C=4, N=2).parameters())
+        assert ours == sum(p.numel() for p in reference_dense_net(a, C=4, N=2).parameters()), str(a)
+    archs = [Arch.from_str("|skip_connect~0|+|avg_pool_3x3~0|none~1|+|none~0|nor_conv_1x1~1|skip_connect~2|")]
+    for a in archs + [Arch.random(rng) for _ in range(4)]:
+        torch.manual_seed(0)
+        ref = reference_dense_net(a, C=4, N=2)
+        for m in ref.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2.0)
+        ours = build(a, spec, C=4, N=2)
+        keys = list(ours.state_dict())
+        values = [v.reshape(ours.state_dict()[k].shape) for k, v in zip(keys, ref.state_dict().values())]
+        ours.load_state_dict(dict(zip(keys, values)))
+        for mode in ("train", "eval"):
+            getattr(ref, mode)()
+            getattr(ours, mode)()
+            x = torch.randn(3, 3, 11, 11)
+            with torch.no_grad():
+                expected = ref(x.permute(0, 2, 3, 1))[1].permute(0, 3, 1, 2)
+                torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "spec, out_shape",
     [
