@@ -78,10 +78,11 @@ def _plot(path: Path, curves: dict[str, list[float]], task, model, name: str) ->
 
     normalizer = task.loss.normalizer
     x, y = task.test[0]
+    device = next(model.parameters()).device  # fit moved the model and the loss's normaliser there
     model.eval()
     with torch.no_grad():
-        pred = normalizer.decode(model(x[None].to(next(model.parameters()).device)).cpu())[0, 0]
-    truth = normalizer.decode(y[None])[0, 0]
+        pred = normalizer.decode(model(x[None].to(device)))[0, 0].cpu()
+        truth = normalizer.decode(y[None].to(device))[0, 0].cpu()
     coeff = x[0]  # the input's coefficient channel, normalised pixel by pixel as the network sees it
 
     fig = plt.figure(figsize=(13, 3.8))

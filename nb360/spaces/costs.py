@@ -32,6 +32,10 @@ class Costs:
     latency_ms: float = float("nan")  # median CPU forward time for one input, when measured
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -60,7 +64,7 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
+            model(torch.zeros(1, *input_shape, device=_device_of(model)))
     finally:
         model.train(was_training)
         for h in handles:
@@ -69,8 +73,8 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 
 def measure_latency_ms(model: nn.Module, input_shape: tuple[int, ...], repeats: int = 10) -> float:
-    """Median wall time of a forward pass of one input on the CPU, in milliseconds."""
-    x = torch.randn(1, *input_shape)
+    """Median wall time of a forward pass of one input on the model's device, in milliseconds."""
+    x = torch.randn(1, *input_shape, device=_device_of(model))
     was_training = model.training
     model.eval()
     times = []
@@ -79,6 +83,8 @@ def measure_latency_ms(model: nn.Module, input_shape: tuple[int, ...], repeats: 
         for _ in range(repeats):
             t = time.perf_counter()
             model(x)
+            if x.is_cuda:
+                torch.cuda.synchronize()  # kernels run asynchronously; wait for them
             times.append(time.perf_counter() - t)
     model.train(was_training)
     return 1e3 * float(np.median(times))
