@@ -52,10 +52,10 @@ _non_negative = _int_at_least(0)
 
 # ---- commands ------------------------------------------------------------------------------
 def _cmd_tasks(args: argparse.Namespace) -> None:
-    from nb360.data import task_status
+    from nb360.data import resolve_data_root, task_status
 
+    print(f"data root: {resolve_data_root(args.data_root)}")
     rows = task_status(args.data_root)
-    print(f"data root: {rows[0]['data_root'] if rows else args.data_root}")
     print(f"{'task':<12} {'kind':<11} {'input':<14} {'output':<8} {'metric':<22} files")
     for r in rows:
         print(f"{r['name']:<12} {r['kind']:<11} {r['input']:<14} {r['output']:<8} {r['metric']:<22} {r['files']}")

@@ -74,6 +74,5 @@ def task_status(data_root: str | os.PathLike | None = None) -> list[dict]:
             "output": str(card["out_size"]),
             "metric": card["metric"],
             "files": "found" if found else "missing: " + ", ".join(card["files"]),
-            "data_root": str(root),
         })
     return rows

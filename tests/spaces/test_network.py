@@ -6,6 +6,24 @@ from nb360.spaces.nb201 import Arch
 from nb360.spaces.network import CIFAR10, Spec, build
 
 
+def load_reference_weights(ours: torch.nn.Module, ref: torch.nn.Module) -> None:
+    """Give the reference non-trivial BN statistics and affine weights (so that eval mode is tested
+    too), then copy its state into ours entry by entry: both list their modules in the same order."""
+    for m in ref.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_()
+    state = ours.state_dict()
+    assert len(state) == len(ref.state_dict())
+    for ours_value, ref_value in zip(state.values(), ref.state_dict().values()):
+        # equal shapes, but for a linear layer's (out, in) weight held as a 1x1 conv's (out, in, 1, 1)
+        trailing = ours_value.shape[ref_value.dim():]
+        assert ours_value.shape[: ref_value.dim()] == ref_value.shape and all(d == 1 for d in trailing)
+    ours.load_state_dict({k: v.reshape(state[k].shape) for k, v in zip(state, ref.state_dict().values())})
+
+
 def test_param_counts_match_reference(reference_net):
     rng = np.random.default_rng(0)
     archs = [Arch.random(rng) for _ in range(300)]
@@ -23,17 +41,8 @@ def test_same_weights_same_outputs(reference_net, mode):
     for a in archs:
         torch.manual_seed(0)
         ref = reference_net(a, C=8, N=2)
-        for m in ref.modules():  # non-trivial BN statistics, so that eval mode is tested too
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_()
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.data.uniform_(0.5, 1.5)
-                m.bias.data.normal_()
         ours = build(a, CIFAR10, C=8, N=2)
-        ref_state = list(ref.state_dict().values())
-        our_keys = list(ours.state_dict().keys())
-        assert [v.shape for v in ref_state] == [ours.state_dict()[k].shape for k in our_keys]
-        ours.load_state_dict(dict(zip(our_keys, ref_state)))
+        load_reference_weights(ours, ref)
         getattr(ref, mode)()
         getattr(ours, mode)()
         x = torch.randn(4, 3, 32, 32)
@@ -53,14 +62,8 @@ def test_dense2d_is_nb360_darcy_network(reference_dense_net):
     for a in archs + [Arch.random(rng) for _ in range(4)]:
         torch.manual_seed(0)
         ref = reference_dense_net(a, C=4, N=2)
-        for m in ref.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_()
-                m.running_var.uniform_(0.5, 2.0)
         ours = build(a, spec, C=4, N=2)
-        keys = list(ours.state_dict())
-        values = [v.reshape(ours.state_dict()[k].shape) for k, v in zip(keys, ref.state_dict().values())]
-        ours.load_state_dict(dict(zip(keys, values)))
+        load_reference_weights(ours, ref)  # the per-pixel linear head becomes a 1x1 convolution
         for mode in ("train", "eval"):
             getattr(ref, mode)()
             getattr(ours, mode)()
