@@ -1,8 +1,9 @@
-"""Read the TOML cards that describe search spaces (`search_spaces/`) and tasks (`tasks/`).
+"""Read the TOML cards that describe search spaces (`search_spaces/`) and tasks (`tasks/`), and
+find the shipped tables (`precomputed/`).
 
-The cards live at the top of the repository so that they are easy to find and edit; a wheel carries
-them inside the package as `nb360/_cards/` (see `pyproject.toml`). This module is the one place that
-knows both locations, so the rest of the code asks for a card by name.
+These folders live at the top of the repository so that they are easy to find and edit; a wheel
+carries them inside the package as `nb360/_cards/` (see `pyproject.toml`). This module is the one
+place that knows both locations, so the rest of the code asks for a card or a table by name.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
 _PACKAGE = Path(__file__).resolve().parent
-_KINDS = ("search_spaces", "tasks")
+_KINDS = ("search_spaces", "tasks", "precomputed")
 
 
 def card_dir(kind: str) -> Path:
-    """The folder holding the cards of `kind` ("search_spaces" or "tasks")."""
+    """The folder holding the files of `kind` ("search_spaces", "tasks" or "precomputed")."""
     if kind not in _KINDS:
         raise ValueError(f"unknown card kind {kind!r}; expected one of {', '.join(_KINDS)}")
     for candidate in (_PACKAGE.parent / kind, _PACKAGE / "_cards" / kind):

@@ -1,0 +1,230 @@
+"""`Benchmark`: query a table of all 15,625 NB201 cells on one task.
+
+The vocabulary follows NATS-Bench (`query`, `simulate`, ...) without its cost: `load` reads the
+small per-architecture columns and the final epoch of every curve (a few MB), per-epoch curves are
+read on first use, and a query is a NumPy lookup. Searches see validation scores only: `simulate`
+never falls back to test scores. Scores are the task's metric, lower is better.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from nb360 import cards
+from nb360.spaces.nb201 import NUM_ARCHS, Arch, ArchLike
+from nb360.table.schema import COSTS, CURVES, DONE, FAILED, check_version
+
+TABLES_ENV = "NB360_TABLES"
+# Curves a search may see; test scores are for reporting after the search.
+_SEARCH_METRIC = "val_metric"
+
+
+def table_dirs() -> list[Path]:
+    """Where shipped table names are looked up: $NB360_TABLES, then the package's precomputed/."""
+    dirs = [Path(os.environ[TABLES_ENV]).expanduser()] if os.environ.get(TABLES_ENV) else []
+    try:
+        dirs.append(cards.card_dir("precomputed"))
+    except FileNotFoundError:
+        pass
+    return dirs
+
+
+def available() -> list[str]:
+    """Names of the tables that `Benchmark.load` finds by name."""
+    return sorted({p.stem for d in table_dirs() for p in d.glob("*.h5")})
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """A table path from a shipped name or a path; an unknown name lists the known ones."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".h5" or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such table file")
+        return path
+    for d in table_dirs():
+        candidate = d / f"{name_or_path}.h5"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(available()) or "none"
+    raise ValueError(f"unknown table {str(name_or_path)!r}; available: {known} (or give a path to an .h5 file)")
+
+
+class Benchmark:
+    """A loaded table. `Benchmark.load(name_or_path)` is the way in."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with h5py.File(path, "r") as f:
+            check_version(f, path)
+            self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+            self.protocol: dict = json.loads(self.attrs["protocol"])
+            self.provenance: dict = json.loads(self.attrs["provenance"])
+            self.seeds: list[int] = [int(s) for s in f["seeds"][()]]
+            self.epochs: int = int(self.attrs["epochs"])
+            self._iso = f["archs/iso_class"][()]
+            self._costs = {name: f["archs"][name][()] for name in COSTS}
+            self._proxies = {name: f["proxies"][name][()] for name in f["proxies"]}
+            self._status = f["runs/status"][()]
+            # the last epoch of every curve, read through the chunk cache: (A, S) per curve
+            self._final = {name: f["curves"][name][:, :, self.epochs - 1] for name in CURVES}
+        self._curves: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike) -> Benchmark:
+        return cls(resolve(name_or_path))
+
+    def __repr__(self) -> str:
+        done = int((self._status == DONE).sum())
+        return (f"Benchmark({self.task!r}, metric={self.metric!r}, epochs={self.epochs}, seeds={self.seeds}, "
+                f"runs {done}/{self._status.size}, {self.path})")
+
+    @property
+    def task(self) -> str:
+        return str(self.attrs["task"])
+
+    @property
+    def metric(self) -> str:
+        return str(self.attrs["metric"])
+
+    # ---- per-epoch data ----------------------------------------------------------------
+    def _curve_array(self, name: str) -> np.ndarray:
+        """(A, S, E) float32 for one curve, read from the file on first use."""
+        if name not in CURVES:
+            raise ValueError(f"unknown curve {name!r}; expected one of {', '.join(CURVES)}")
+        if name not in self._curves:
+            with h5py.File(self.path, "r") as f:
+                self._curves[name] = f["curves"][name][()]
+        return self._curves[name]
+
+    def _seed_columns(self, seed: int | None) -> slice | list[int]:
+        if seed is None:
+            return slice(None)
+        if seed not in self.seeds:
+            raise ValueError(f"seed {seed} is not in this table; its seeds are {self.seeds}")
+        return [self.seeds.index(seed)]
+
+    def _epoch_index(self, epoch: int | None) -> int:
+        if epoch is None:
+            return self.epochs - 1
+        if not 1 <= epoch <= self.epochs:
+            raise ValueError(f"epoch must be in 1..{self.epochs} for this table (1-based), got {epoch}")
+        return epoch - 1
+
+    def _value(self, name: str, index: int, epoch: int | None, seed: int | None) -> float:
+        cols = self._seed_columns(seed)
+        e = self._epoch_index(epoch)
+        values = self._final[name][index, cols] if e == self.epochs - 1 else self._curve_array(name)[index, cols, e]
+        return _nanmean(values)
+
+    # ---- queries -------------------------------------------------------------------------
+    def query(self, arch: ArchLike, epoch: int | None = None, seed: int | None = None) -> dict:
+        """Scores after `epoch` (1-based; None: the last), of one seed or averaged over seeds, and
+        the architecture's costs. Missing numbers are NaN."""
+        a = Arch.parse(arch)
+        i = a.index
+        out = {"index": i, "arch": str(a), "iso_class": int(self._iso[i]), "epoch": self._epoch_index(epoch) + 1}
+        out.update({name: self._value(name, i, epoch, seed) for name in CURVES})
+        out.update({name: float(self._costs[name][i]) for name in COSTS})
+        out.update({f"proxy_{name}": float(v[i]) for name, v in self._proxies.items()})
+        out["runs_done"] = int((self._status[i, self._seed_columns(seed)] == DONE).sum())
+        return out
+
+    def curve(self, arch: ArchLike, metric: str = "val_metric", seed: int | None = None) -> np.ndarray:
+        """The per-epoch values (E,) of one curve, of one seed or averaged over seeds."""
+        values = self._curve_array(metric)[Arch.parse(arch).index, self._seed_columns(seed)]
+        return _nanmean(values, axis=0)
+
+    def simulate(self, arch: ArchLike, epochs: int | None = None, seed: int | None = None,
+                 rng: np.random.Generator | None = None) -> tuple[float, float]:
+        """(validation score, training seconds) of training `arch` for `epochs` (None: all).
+
+        With `rng` and no `seed`, one seed is drawn (a fresh training run); with neither, the mean
+        over seeds. Only validation scores are used, never test scores: a table without them
+        raises instead of falling back.
+        """
+        if seed is None and rng is not None:
+            seed = self.seeds[int(rng.integers(len(self.seeds)))]
+        a = Arch.parse(arch)
+        score = self._value(_SEARCH_METRIC, a.index, epochs, seed)
+        seconds = self._value("train_seconds", a.index, epochs, seed)
+        if np.isnan(score) and not self._has_validation:
+            raise ValueError(f"{self.path}: this table has no validation scores, and simulate never uses test scores")
+        return score, seconds
+
+    @cached_property
+    def _has_validation(self) -> bool:
+        return bool(np.isfinite(self._final[_SEARCH_METRIC]).any())
+
+    def archs(self) -> list[Arch]:
+        """All 15,625 cells, in official index order (the rows of the table)."""
+        return Arch.all()
+
+    def iso_classes(self) -> np.ndarray:
+        """For every official index, the official index of its iso-class representative."""
+        return self._iso.copy()
+
+    def final(self, metric: str = "test_metric") -> np.ndarray:
+        """(A,) final-epoch values of one curve, mean over seeds, NaN where no run finished."""
+        if metric not in CURVES:
+            raise ValueError(f"unknown curve {metric!r}; expected one of {', '.join(CURVES)}")
+        return _nanmean(self._final[metric], axis=1)
+
+    def best(self, metric: str = "test_metric") -> tuple[Arch, float]:
+        """The cell with the lowest final `metric` (mean over seeds) and that value."""
+        values = self.final(metric)
+        if np.isnan(values).all():
+            raise ValueError(f"{self.path}: no finished run has a {metric}")
+        i = int(np.nanargmin(values))
+        return Arch.from_index(i), float(values[i])
+
+    def regret(self, arch: ArchLike, metric: str = "test_metric") -> float:
+        """How much worse `arch` is than the table's best cell on the final `metric` (>= 0)."""
+        return float(self.final(metric)[Arch.parse(arch).index] - self.best(metric)[1])
+
+    @cached_property
+    def df(self):
+        """One row per cell (index = official index): arch string, iso class, costs, final-epoch
+        curves (mean over seeds), proxies, runs done."""
+        import pandas as pd
+
+        columns = {"arch": [str(a) for a in Arch.all()], "iso_class": self._iso}
+        columns.update(self._costs)
+        columns.update({name: self.final(name) for name in CURVES})
+        columns.update({f"proxy_{name}": v for name, v in self._proxies.items()})
+        columns["runs_done"] = (self._status == DONE).sum(axis=1)
+        return pd.DataFrame(columns, index=pd.RangeIndex(NUM_ARCHS, name="index"))
+
+    def completeness(self) -> dict:
+        """Counts of finished, failed and missing runs, and of archs with at least one finished run."""
+        return {
+            "runs": int(self._status.size),
+            "done": int((self._status == DONE).sum()),
+            "failed": int((self._status == FAILED).sum()),
+            "archs_with_a_run": int((self._status == DONE).any(axis=1).sum()),
+        }
+
+    def failures(self) -> list[tuple[int, int, str]]:
+        """(index, seed, error) of every failed run."""
+        rows, cols = np.nonzero(self._status == FAILED)
+        if not len(rows):
+            return []
+        with h5py.File(self.path, "r") as f:
+            errors = f["runs/error"]
+            return [(int(r), self.seeds[c], errors[r, c].decode() if isinstance(errors[r, c], bytes) else str(errors[r, c]))
+                    for r, c in zip(rows, cols)]
+
+
+def _nanmean(values: np.ndarray, axis: int | None = None):
+    """Mean ignoring NaN, NaN (without a warning) where everything is NaN."""
+    values = np.asarray(values, dtype=np.float64)
+    count = np.isfinite(values).sum(axis=axis)
+    total = np.where(np.isfinite(values), values, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+    return float(mean) if np.ndim(mean) == 0 else mean

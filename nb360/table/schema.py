@@ -1,0 +1,207 @@
+"""The table file: one HDF5 file per (search space, task, protocol). Schema in docs/tables.md.
+
+Layout (schema version 1)::
+
+    /                    attrs: schema_version, space, task, metric, metric_direction ("min"),
+                                num_archs, epochs, protocol (JSON), provenance (JSON)
+    /seeds               int64 (S,)            the seeds, in column order
+    /archs/iso_class     int32 (A,)            official index of the iso-class representative
+    /archs/params        float64 (A,)          NaN where unknown
+    /archs/flops         float64 (A,)          multiply-adds; NaN where unknown
+    /archs/latency_ms    float64 (A,)          NaN where unknown
+    /curves/<name>       float32 (A, S, E)     per-epoch records of nb360.train.fit, NaN where missing:
+                                               train_loss, train_metric, val_metric, test_metric,
+                                               train_seconds (cumulative)
+    /runs/status         int8 (A, S)           0 missing, 1 done, 2 failed
+    /runs/error          vlen str (A, S)       the error of a failed run, else ""
+    /proxies/<name>      float64 (A,)          optional zero-cost proxy scores
+
+A is 15,625 (rows in official index order), S the number of seeds, E the protocol's epochs. Every
+score is the task's metric, lower is better. Curves are chunked 64 architectures at a time, so one
+row is read without the others; the per-architecture columns are small and read whole.
+
+This module imports h5py and numpy only: the query side must not pull in torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+
+from nb360.spaces.nb201 import NUM_ARCHS, iso_class_ids
+
+SCHEMA_VERSION = 1
+CURVES = ("train_loss", "train_metric", "val_metric", "test_metric", "train_seconds")
+COSTS = ("params", "flops", "latency_ms")
+MISSING, DONE, FAILED = 0, 1, 2
+_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+# Curves are chunked 64 architectures at a time: one row costs one small chunk, one column (e.g. the
+# final epoch of every arch, read at load) 245 chunks instead of 15,625.
+_CHUNK_ARCHS = 64
+
+
+def _version() -> str:
+    from nb360 import __version__
+
+    return __version__
+
+
+def create(
+    path: str | os.PathLike,
+    *,
+    task: str,
+    metric: str,
+    seeds: Sequence[int],
+    epochs: int,
+    protocol: dict,
+    provenance: dict,
+    space: str = "nb201",
+    overwrite: bool = False,
+) -> Path:
+    """Write an empty table (every score NaN, every run missing) with its attributes.
+
+    `protocol` describes how the numbers were made (epochs, batch size, lr, C, N, resolution,
+    split sizes...); `provenance` where they come from (source file or build command). The package
+    version and the creation time are added to the provenance.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: a table is already there; pass overwrite=True to replace it")
+    if epochs < 1 or not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"a table needs epochs >= 1 and distinct seeds, got epochs={epochs}, seeds={list(seeds)}")
+    seeds = [int(s) for s in seeds]
+    provenance = {**provenance, "nb360_version": _version(), "created": datetime.now(timezone.utc).isoformat()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with h5py.File(tmp, "w") as f:
+        f.attrs.update(
+            schema_version=SCHEMA_VERSION, space=space, task=task, metric=metric, metric_direction="min",
+            num_archs=NUM_ARCHS, epochs=int(epochs),
+            protocol=json.dumps({**protocol, "epochs": int(epochs), "seeds": seeds}, sort_keys=True),
+            provenance=json.dumps(provenance, sort_keys=True),
+        )
+        f.create_dataset("seeds", data=np.array(seeds, dtype=np.int64))
+        archs = f.create_group("archs")
+        archs.create_dataset("iso_class", data=iso_class_ids().astype(np.int32), **_COMPRESSION)
+        for name in COSTS:
+            archs.create_dataset(name, data=np.full(NUM_ARCHS, np.nan), **_COMPRESSION)
+        curves = f.create_group("curves")
+        shape = (NUM_ARCHS, len(seeds), int(epochs))
+        for name in CURVES:
+            curves.create_dataset(name, shape=shape, dtype=np.float32, fillvalue=np.nan,
+                                  chunks=(_CHUNK_ARCHS, len(seeds), int(epochs)), **_COMPRESSION)
+        runs = f.create_group("runs")
+        runs.create_dataset("status", data=np.zeros((NUM_ARCHS, len(seeds)), dtype=np.int8), **_COMPRESSION)
+        runs.create_dataset("error", shape=(NUM_ARCHS, len(seeds)), dtype=h5py.string_dtype())
+        f.create_group("proxies")
+    os.replace(tmp, path)
+    return path
+
+
+class TableWriter:
+    """The single writer of a table file: runs, failures, costs and proxy columns.
+
+    Every call is flushed to disk before it returns, so an interrupted job loses nothing it has
+    written. Use as a context manager.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.file = h5py.File(self.path, "r+")
+        check_version(self.file, self.path)
+        self.seeds = [int(s) for s in self.file["seeds"][()]]
+        self.epochs = int(self.file.attrs["epochs"])
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+    def _column(self, seed: int) -> int:
+        try:
+            return self.seeds.index(int(seed))
+        except ValueError:
+            raise ValueError(f"{self.path}: seed {seed} is not one of the table's seeds {self.seeds}") from None
+
+    def write_run(self, indices: int | Iterable[int], seed: int, records: Sequence[dict]) -> None:
+        """Store one training run (the records of `nb360.train.fit`) for one or more archs (the
+        members of an iso class share one run). Epochs beyond the records stay NaN."""
+        rows = _rows(indices)
+        if not 1 <= len(records) <= self.epochs:
+            raise ValueError(f"{self.path}: a run has 1 to {self.epochs} epochs of records, got {len(records)}")
+        col = self._column(seed)
+        for name in CURVES:
+            values = np.full(self.epochs, np.nan, dtype=np.float32)
+            values[: len(records)] = [r[name] for r in records]
+            dataset = self.file["curves"][name]
+            for row in rows:
+                dataset[row, col, :] = values
+        self._set_status(rows, col, DONE, "")
+
+    def write_failure(self, indices: int | Iterable[int], seed: int, message: str) -> None:
+        """Record that a run failed for good, with its error, instead of dropping it."""
+        self._set_status(_rows(indices), self._column(seed), FAILED, message)
+
+    def _set_status(self, rows: list[int], col: int, status: int, message: str) -> None:
+        for row in rows:
+            self.file["runs/status"][row, col] = status
+            self.file["runs/error"][row, col] = message
+        self.file.flush()
+
+    def set_costs(self, **columns: np.ndarray) -> None:
+        """Whole per-arch cost columns (params, flops, latency_ms), NaN where unknown."""
+        for name, values in columns.items():
+            if name not in COSTS:
+                raise ValueError(f"unknown cost column {name!r}; expected one of {', '.join(COSTS)}")
+            self.file["archs"][name][...] = _full_column(values, name)
+        self.file.flush()
+
+    def set_proxy(self, name: str, values: np.ndarray) -> None:
+        """A zero-cost proxy column (one score per arch, NaN where not computed)."""
+        group = self.file["proxies"]
+        if name in group:
+            group[name][...] = _full_column(values, name)
+        else:
+            group.create_dataset(name, data=_full_column(values, name), **_COMPRESSION)
+        self.file.flush()
+
+    def status(self) -> np.ndarray:
+        """(A, S) int8: MISSING, DONE or FAILED for every arch and seed."""
+        return self.file["runs/status"][()]
+
+
+def _rows(indices: int | Iterable[int]) -> list[int]:
+    rows = [int(indices)] if np.isscalar(indices) else [int(i) for i in indices]
+    if not rows or min(rows) < 0 or max(rows) >= NUM_ARCHS:
+        raise ValueError(f"architecture indices must lie in [0, {NUM_ARCHS}), got {rows[:5]}")
+    return rows
+
+
+def _full_column(values: np.ndarray, name: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (NUM_ARCHS,):
+        raise ValueError(f"column {name!r} must have one value per arch, shape ({NUM_ARCHS},), got {values.shape}")
+    return values
+
+
+def check_version(f: h5py.File, path: Path) -> None:
+    """Refuse files that are not nb360 tables of a schema version this code reads."""
+    version = f.attrs.get("schema_version")
+    if version is None:
+        raise ValueError(f"{path}: not an nb360 table (no 'schema_version' attribute)")
+    if int(version) != SCHEMA_VERSION:
+        raise ValueError(f"{path}: table schema version {version}, this nb360 reads version {SCHEMA_VERSION}")
+    for group, names in (("curves", CURVES), ("archs", ("iso_class", *COSTS)), ("runs", ("status", "error"))):
+        for name in names:
+            if f"{group}/{name}" not in f:
+                raise ValueError(f"{path}: field '{group}/{name}' is missing; the file is not a complete nb360 table")
