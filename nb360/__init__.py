@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Arch": "nb360.spaces.nb201",
+    "Benchmark": "nb360.table.benchmark",
     "Spec": "nb360.spaces.network",
     "build": "nb360.spaces.network",
     "costs": "nb360.spaces.costs",

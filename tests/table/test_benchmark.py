@@ -1,0 +1,144 @@
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from nb360.spaces.nb201 import Arch, iso_class_ids
+from nb360.table.benchmark import Benchmark, available
+from nb360.table.schema import CURVES, DONE, FAILED, MISSING, TableWriter, create
+
+
+def records(epochs, base, seconds_per_epoch=2.0):
+    """Fit-style records whose values encode (base, epoch) so every lookup can be checked."""
+    return [
+        {"train_loss": base + e, "train_metric": base + e + 0.25, "val_metric": base + e + 0.5,
+         "test_metric": base + e + 0.75, "train_seconds": seconds_per_epoch * (e + 1)}
+        for e in range(epochs)
+    ]
+
+
+@pytest.fixture
+def table(tmp_path):
+    path = create(tmp_path / "t.h5", task="darcyflow", metric="relative_l2", seeds=[0, 7], epochs=3,
+                  protocol={"C": 4, "N": 1}, provenance={"command": "test"})
+    with TableWriter(path) as w:
+        w.write_run([0, 1], 0, records(3, 10.0))  # two members of one class share a run
+        w.write_run([0, 1], 7, records(3, 20.0))
+        w.write_run(5, 0, records(3, 1.0))
+        w.write_run(6, 7, records(2, 3.0))  # a run of fewer epochs than the protocol
+        w.write_failure(9, 0, "RuntimeError: out of memory")
+        params = np.arange(15625, dtype=float)
+        w.set_costs(params=params, flops=2 * params)
+        w.set_proxy("synflow", -params)
+    return path
+
+
+def test_schema_fields_and_missing_values(table):
+    with h5py.File(table) as f:
+        assert f.attrs["schema_version"] == 1 and f.attrs["metric_direction"] == "min"
+        assert f["curves/val_metric"].shape == (15625, 2, 3) and f["curves/val_metric"].dtype == np.float32
+        assert np.isnan(f["curves/test_metric"][2]).all()  # never 0 for missing
+        assert np.isnan(f["archs/latency_ms"][()]).all()
+        assert (f["archs/iso_class"][()] == iso_class_ids()).all()
+        status = f["runs/status"][()]
+        assert status[0].tolist() == [DONE, DONE] and status[6].tolist() == [MISSING, DONE]
+        assert status[9, 0] == FAILED and (status == FAILED).sum() == 1
+
+
+def test_create_refuses_to_overwrite_and_bad_input(table, tmp_path):
+    with pytest.raises(FileExistsError):
+        create(table, task="x", metric="m", seeds=[0], epochs=1, protocol={}, provenance={})
+    with pytest.raises(ValueError, match="distinct seeds"):
+        create(tmp_path / "u.h5", task="x", metric="m", seeds=[0, 0], epochs=1, protocol={}, provenance={})
+    with TableWriter(table) as w:
+        with pytest.raises(ValueError, match="seed 3 is not one of"):
+            w.write_run(0, 3, records(3, 0.0))
+        with pytest.raises(ValueError, match="1 to 3 epochs"):
+            w.write_run(0, 0, records(4, 0.0))
+        with pytest.raises(ValueError, match="shape \\(15625,\\)"):
+            w.set_costs(params=np.zeros(3))
+
+
+def test_not_a_table(tmp_path):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = 1
+    with pytest.raises(ValueError, match="not an nb360 table"):
+        Benchmark.load(path)
+
+
+def test_query_final_epoch_seed_average_and_costs(table):
+    b = Benchmark.load(table)
+    q = b.query(0)
+    assert q["epoch"] == 3 and q["val_metric"] == pytest.approx((12.5 + 22.5) / 2)
+    assert q["test_metric"] == pytest.approx((12.75 + 22.75) / 2)
+    assert q["train_seconds"] == pytest.approx(6.0) and q["params"] == 0 and q["runs_done"] == 2
+    assert b.query(1, seed=7)["val_metric"] == pytest.approx(22.5)
+    assert b.query(Arch.from_index(1), epoch=1, seed=0)["train_loss"] == pytest.approx(10.0)
+    assert b.query(str(Arch.from_index(5)))["proxy_synflow"] == -5
+    assert np.isnan(b.query(2)["val_metric"])  # no run: NaN, not 0
+    assert np.isnan(b.query(6)["val_metric"])  # its only run stopped before the last epoch
+    assert b.query(6, epoch=2)["val_metric"] == pytest.approx(4.5)
+    with pytest.raises(ValueError, match="1..3"):
+        b.query(0, epoch=4)
+    with pytest.raises(ValueError, match="seeds are \\[0, 7\\]"):
+        b.query(0, seed=1)
+
+
+def test_curve(table):
+    b = Benchmark.load(table)
+    np.testing.assert_allclose(b.curve(0, "val_metric", seed=0), [10.5, 11.5, 12.5])
+    np.testing.assert_allclose(b.curve(0, "test_metric"), [15.75, 16.75, 17.75])
+    with pytest.raises(ValueError, match="unknown curve"):
+        b.curve(0, "accuracy")
+
+
+def test_simulate_sees_validation_only(table):
+    b = Benchmark.load(table)
+    score, seconds = b.simulate(5, epochs=2, seed=0)
+    assert (score, seconds) == (pytest.approx(2.5), pytest.approx(4.0))
+    assert b.simulate(0) == (pytest.approx(17.5), pytest.approx(6.0))
+    draws = {b.simulate(0, rng=np.random.default_rng(s))[0] for s in range(20)}
+    assert draws == {12.5, 22.5}  # one seed's run each time (exact in float32), both seeds drawn
+
+
+def test_simulate_refuses_tables_without_validation(tmp_path):
+    path = create(tmp_path / "t.h5", task="t", metric="m", seeds=[0], epochs=1, protocol={}, provenance={})
+    with TableWriter(path) as w:
+        w.write_run(0, 0, [{"train_loss": 1, "train_metric": 1, "val_metric": float("nan"),
+                            "test_metric": 0.5, "train_seconds": 1}])
+    b = Benchmark.load(path)
+    assert b.query(0)["test_metric"] == 0.5
+    with pytest.raises(ValueError, match="never uses test scores"):
+        b.simulate(0)
+
+
+def test_best_regret_df_and_completeness(table):
+    b = Benchmark.load(table)
+    best, value = b.best("test_metric")
+    assert best.index == 5 and value == pytest.approx(3.75)
+    assert b.regret(0) == pytest.approx(17.75 - 3.75) and b.regret(5) == 0
+    df = b.df
+    assert df.shape[0] == 15625 and list(df.index[:2]) == [0, 1]
+    assert {"arch", "iso_class", "params", "flops", "latency_ms", *CURVES, "proxy_synflow", "runs_done"} <= set(df.columns)
+    assert df.loc[5, "test_metric"] == pytest.approx(3.75) and np.isnan(df.loc[2, "test_metric"])
+    assert df.loc[5, "arch"] == str(Arch.from_index(5))
+    assert b.completeness() == {"runs": 31250, "done": 6, "failed": 1, "archs_with_a_run": 4}
+    assert b.failures() == [(9, 0, "RuntimeError: out of memory")]
+    assert len(b.archs()) == 15625 and (b.iso_classes() == iso_class_ids()).all()
+
+
+def test_load_by_name(table, monkeypatch):
+    monkeypatch.setenv("NB360_TABLES", str(table.parent))
+    assert "t" in available()
+    assert Benchmark.load("t").path == table
+    with pytest.raises(ValueError, match="unknown table 'nope'; available: .*t"):
+        Benchmark.load("nope")
+
+
+def test_query_side_does_not_import_torch():
+    code = "import sys; from nb360 import Benchmark; import nb360.table.benchmark; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
