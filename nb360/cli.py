@@ -122,6 +122,73 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     print(f"demo finished in {time.perf_counter() - start:.0f} s")
 
 
+def _cmd_query(args: argparse.Namespace) -> None:
+    from nb360.table.benchmark import Benchmark
+
+    b = Benchmark.load(args.table)
+    if args.arch is None and args.top is None:
+        raise ValueError("give an architecture (string or official index) or --top K")
+    if args.arch is not None:
+        for key, value in b.query(args.arch, epoch=args.epoch, seed=args.seed).items():
+            # curves are stored as float32: 7 significant digits say all there is
+            print(f"{key:<16} {value:.7g}" if isinstance(value, float) else f"{key:<16} {value}")
+        return
+    if args.by not in b.df.columns:
+        raise ValueError(f"--by {args.by!r} is not a column; columns: {', '.join(b.df.columns)}")
+    top = b.df.sort_values(args.by).head(args.top)
+    shown = ["arch", "val_metric", "test_metric", "train_seconds", "params", "flops"]
+    print(f"{b.task}: top {args.top} of {b.df[args.by].notna().sum()} archs by {args.by} ({b.metric}, lower is better)")
+    print(top[shown].to_string())
+
+
+def _cmd_table_info(args: argparse.Namespace) -> None:
+    from nb360.table.benchmark import Benchmark
+
+    b = Benchmark.load(args.table)
+    c = b.completeness()
+    rows = [("table", b.path), *((key, b.attrs[key]) for key in ("task", "space", "metric", "metric_direction",
+                                                                 "schema_version", "epochs")),
+            ("seeds", b.seeds),
+            ("protocol", ", ".join(f"{k}={v}" for k, v in sorted(b.protocol.items()))),
+            ("provenance", ", ".join(f"{k}={v}" for k, v in sorted(b.provenance.items()))),
+            ("runs", f"{c['done']}/{c['runs']} done, {c['failed']} failed; "
+                     f"{c['archs_with_a_run']}/15625 archs have a finished run")]
+    rows += [("failed", f"arch {index} seed {seed}: {error}") for index, seed, error in b.failures()[:10]]
+    for key, value in rows:
+        print(f"{key:<17} {value}")
+
+
+def _cmd_table_import(args: argparse.Namespace) -> None:
+    from nb360.table.nats import import_nats
+
+    path = import_nats(args.file, task=args.task, out=args.out, hp=args.hp, overwrite=args.overwrite)
+    print(path)
+
+
+def _cmd_precompute(args: argparse.Namespace) -> None:
+    from nb360.table.build import precompute
+
+    if args.space != "nb201":
+        raise ValueError(f"unknown search space {args.space!r}; expected nb201")
+    archs = int(args.archs) if args.archs.isdigit() else args.archs
+    summary = precompute(
+        task=args.task, out=args.out, epochs=args.epochs, seeds=args.seeds, archs=archs, C=args.C, N=args.N,
+        batch_size=args.batch_size, lr=args.lr, resolution=args.resolution, data_root=args.data_root,
+        address=args.address, num_cpus=args.num_cpus,
+    )
+    print(", ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1, got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct non-negative seeds, got {text!r}")
+    return seeds
+
+
 # ---- parser --------------------------------------------------------------------------------
 def _data_root_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None,
@@ -170,6 +237,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="records file (.json, with a .csv beside it)")
     _data_root_option(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("query", help="look up an architecture, or the best ones, in a table")
+    p.add_argument("table", help="shipped table name or path to an .h5 table")
+    p.add_argument("arch", nargs="?", default=None, help="NB201 string or official index")
+    p.add_argument("--epoch", type=_positive, default=None, help="1-based epoch (default: the last)")
+    p.add_argument("--seed", type=_non_negative, default=None, help="one seed (default: mean over seeds)")
+    p.add_argument("--top", type=_positive, default=None, help="list the K best architectures")
+    p.add_argument("--by", default="test_metric", help="column that --top sorts by (default test_metric)")
+    p.set_defaults(func=_cmd_query)
+
+    p = sub.add_parser("table", help="inspect and import tables")
+    table_sub = p.add_subparsers(dest="table_command", metavar="ACTION", parser_class=_Parser)
+    table_sub.required = True
+    t = table_sub.add_parser("info", help="attributes, protocol, provenance and completeness of a table")
+    t.add_argument("table")
+    t.set_defaults(func=_cmd_table_info)
+    t = table_sub.add_parser("import", help="turn a NATS-Bench topology file (NATS-tss-v1_0-*.pickle.pbz2) into a table")
+    t.add_argument("file")
+    t.add_argument("--task", required=True, help="dataset inside the file (e.g. darcyflow, ninapro, cifar10, cifar100, ImageNet16-120)")
+    t.add_argument("--out", required=True, help="output .h5 table")
+    t.add_argument("--hp", default="200", help="training length key in the file (NATS: '12' or '200'; default 200)")
+    t.add_argument("--overwrite", action="store_true")
+    t.set_defaults(func=_cmd_table_import)
+
+    p = sub.add_parser("precompute", help="train architectures of the space on a task (on Ray) into a table; resumable")
+    p.add_argument("--task", default="darcyflow")
+    p.add_argument("--space", default="nb201")
+    p.add_argument("--epochs", type=_positive, required=True)
+    p.add_argument("--seeds", type=_seed_list, default=[0], help="comma-separated, e.g. 0,1 (default 0)")
+    p.add_argument("--out", required=True, help="the .h5 table (resumed if it exists)")
+    p.add_argument("--archs", default="all", help="all, a number N of iso classes, or a file of indices / arch strings")
+    p.add_argument("--C", type=_positive, default=16)
+    p.add_argument("--N", type=_positive, default=5)
+    p.add_argument("--batch-size", type=_positive, default=None, help="default: the task's NB360 batch size")
+    p.add_argument("--lr", type=_positive_float, default=0.1)
+    p.add_argument("--resolution", type=_int_at_least(3), default=None, help="grid size, for tasks that have one (darcyflow)")
+    p.add_argument("--address", default=None, help="Ray cluster address ('auto' for a running cluster); default: a local one")
+    p.add_argument("--num-cpus", type=_positive, default=None, help="CPUs of the local Ray cluster")
+    _data_root_option(p)
+    p.set_defaults(func=_cmd_precompute)
 
     p = sub.add_parser("demo", help="generate Darcy Flow, train a few cells, print a table, draw a figure (~1-2 min)")
     p.add_argument("--out", default="nb360-demo", help="output folder (default ./nb360-demo)")

@@ -89,3 +89,38 @@ def test_demo_writes_table_and_figure(tmp_path):
     # the empty cell learns nothing but the mean; any real cell beats it
     by_name = {r["name"]: r for r in rows}
     assert by_name["nb201-best"]["val_rel_l2"] < by_name["empty"]["val_rel_l2"]
+
+
+def small_table(path):
+    from nb360.table.schema import TableWriter, create
+
+    create(path, task="darcyflow", metric="relative_l2", seeds=[0], epochs=2, protocol={"C": 2}, provenance={"command": "test"})
+    with TableWriter(path) as w:
+        for i in range(30):
+            w.write_run(i, 0, [{"train_loss": 1.0, "train_metric": 1.0, "val_metric": 3 - i / 10,
+                                "test_metric": 2 + i / 8, "train_seconds": 2.0 * (e + 1)} for e in range(2)])
+        w.write_failure(40, 0, "RuntimeError: boom")
+    return path
+
+
+def test_query_and_table_info(tmp_path):
+    table = small_table(tmp_path / "t.h5")
+    result = nb360("query", str(table), "7")
+    assert result.returncode == 0, result.stderr
+    fields = dict(line.split(None, 1) for line in result.stdout.splitlines())
+    assert fields["index"] == "7" and float(fields["val_metric"]) == pytest.approx(2.3)
+    assert float(fields["train_seconds"]) == 4.0
+
+    top = nb360("query", str(table), "--top", "3", "--by", "val_metric")
+    rows = [line.split()[0] for line in top.stdout.splitlines()[3:]]
+    assert top.returncode == 0 and rows == ["29", "28", "27"]
+
+    info = nb360("table", "info", str(table))
+    assert info.returncode == 0
+    assert "30/15625 done, 1 failed" in info.stdout and "arch 40 seed 0: RuntimeError: boom" in info.stdout
+
+    for args, expected in [(("query", str(table)), "--top K"), (("query", "nosuch", "1"), "unknown table 'nosuch'"),
+                           (("query", str(table), "1", "--epoch", "3"), "epoch must be in 1..2"),
+                           (("query", str(table), "--top", "2", "--by", "accuracy"), "not a column")]:
+        bad = nb360(*args)
+        assert bad.returncode == 2 and expected in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
