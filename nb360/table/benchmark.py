@@ -120,7 +120,7 @@ class Benchmark:
         cols = self._seed_columns(seed)
         e = self._epoch_index(epoch)
         values = self._final[name][index, cols] if e == self.epochs - 1 else self._curve_array(name)[index, cols, e]
-        return _nanmean(values)
+        return _mean_of_finite(values.tolist())
 
     # ---- queries -------------------------------------------------------------------------
     def query(self, arch: ArchLike, epoch: int | None = None, seed: int | None = None) -> dict:
@@ -220,11 +220,16 @@ class Benchmark:
                     for r, c in zip(rows, cols)]
 
 
-def _nanmean(values: np.ndarray, axis: int | None = None):
-    """Mean ignoring NaN, NaN (without a warning) where everything is NaN."""
+def _mean_of_finite(values: list[float]) -> float:
+    """Mean of the few per-seed values of one query, NaN if none is finite; plain Python, because
+    NumPy's per-call overhead dominates for a handful of numbers."""
+    finite = [v for v in values if v == v]
+    return sum(finite) / len(finite) if finite else float("nan")
+
+
+def _nanmean(values: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over `axis` ignoring NaN, NaN (without a warning) where everything is NaN."""
     values = np.asarray(values, dtype=np.float64)
-    count = np.isfinite(values).sum(axis=axis)
-    total = np.where(np.isfinite(values), values, 0.0).sum(axis=axis)
+    finite = np.isfinite(values)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
-    return float(mean) if np.ndim(mean) == 0 else mean
+        return np.where(finite, values, 0.0).sum(axis=axis) / finite.sum(axis=axis)
