@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from functools import cached_property
+from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
 
 import h5py
@@ -23,6 +24,12 @@ from nb360.table.schema import COSTS, CURVES, DONE, FAILED, check_version
 TABLES_ENV = "NB360_TABLES"
 # Curves a search may see; test scores are for reporting after the search.
 _SEARCH_METRIC = "val_metric"
+
+
+@cache
+def arch_strings() -> list[str]:
+    """NB201 strings of all cells in official index order, built once."""
+    return [str(a) for a in Arch.all()]
 
 
 def table_dirs() -> list[Path]:
@@ -55,34 +62,76 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     raise ValueError(f"unknown table {str(name_or_path)!r}; available: {known} (or give a path to an .h5 file)")
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """Everything a query needs that is small enough to hold: per-arch columns, run status, and
+    the final epoch of every curve ((A, S) each)."""
+
+    iso: np.ndarray
+    costs: dict[str, np.ndarray]
+    proxies: dict[str, np.ndarray]
+    status: np.ndarray
+    final: dict[str, np.ndarray]
+
+
+def _index(arch: ArchLike) -> int:
+    """Official index of an Arch, NB201 string or index; plain ints skip building an Arch."""
+    if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool) and 0 <= arch < NUM_ARCHS:
+        return int(arch)
+    return Arch.parse(arch).index
+
+
 class Benchmark:
     """A loaded table. `Benchmark.load(name_or_path)` is the way in."""
 
     def __init__(self, path: Path):
+        """Reads the attributes only; the columns are read on first use (see `_columns`)."""
         self.path = path
         with h5py.File(path, "r") as f:
             check_version(f, path)
             self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-            self.protocol: dict = json.loads(self.attrs["protocol"])
-            self.provenance: dict = json.loads(self.attrs["provenance"])
             self.seeds: list[int] = [int(s) for s in f["seeds"][()]]
-            self.epochs: int = int(self.attrs["epochs"])
-            self._iso = f["archs/iso_class"][()]
-            self._costs = {name: f["archs"][name][()] for name in COSTS}
-            self._proxies = {name: f["proxies"][name][()] for name in f["proxies"]}
-            self._status = f["runs/status"][()]
-            # the last epoch of every curve, read through the chunk cache: (A, S) per curve
-            self._final = {name: f["curves"][name][:, :, self.epochs - 1] for name in CURVES}
+        self.protocol: dict = json.loads(self.attrs["protocol"])
+        self.provenance: dict = json.loads(self.attrs["provenance"])
+        self.epochs: int = int(self.attrs["epochs"])
         self._curves: dict[str, np.ndarray] = {}
+
+    @cached_property
+    def _columns(self) -> _Columns:
+        with h5py.File(self.path, "r") as f:
+            return _Columns(
+                iso=f["archs/iso_class"][()],
+                costs={name: f["archs"][name][()] for name in COSTS},
+                proxies={name: f["proxies"][name][()] for name in f["proxies"]},
+                status=f["runs/status"][()],
+                # the last epoch of every curve, read through the chunk cache: (A, S) per curve
+                final={name: f["curves"][name][:, :, self.epochs - 1] for name in CURVES},
+            )
+
+    @cached_property
+    def _final_rows(self) -> list[dict]:
+        """The answer of `query(i)` with default epoch and seed, for every i, as plain Python
+        (built once; a default query is then a list lookup and a dict copy)."""
+        c = self._columns
+        columns = {"iso_class": c.iso.tolist()}
+        columns.update({name: self.final(name).tolist() for name in CURVES})
+        columns.update({name: v.tolist() for name, v in c.costs.items()})
+        columns.update({f"proxy_{name}": v.tolist() for name, v in c.proxies.items()})
+        columns["runs_done"] = (c.status == DONE).sum(axis=1).tolist()
+        strings = arch_strings()
+        return [
+            {"index": i, "arch": strings[i], "epoch": self.epochs, **{k: v[i] for k, v in columns.items()}}
+            for i in range(NUM_ARCHS)
+        ]
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike) -> Benchmark:
         return cls(resolve(name_or_path))
 
     def __repr__(self) -> str:
-        done = int((self._status == DONE).sum())
+        done = int((self._columns.status == DONE).sum())
         return (f"Benchmark({self.task!r}, metric={self.metric!r}, epochs={self.epochs}, seeds={self.seeds}, "
-                f"runs {done}/{self._status.size}, {self.path})")
+                f"runs {done}/{self._columns.status.size}, {self.path})")
 
     @property
     def task(self) -> str:
@@ -119,25 +168,27 @@ class Benchmark:
     def _value(self, name: str, index: int, epoch: int | None, seed: int | None) -> float:
         cols = self._seed_columns(seed)
         e = self._epoch_index(epoch)
-        values = self._final[name][index, cols] if e == self.epochs - 1 else self._curve_array(name)[index, cols, e]
+        values = self._columns.final[name][index, cols] if e == self.epochs - 1 else self._curve_array(name)[index, cols, e]
         return _mean_of_finite(values.tolist())
 
     # ---- queries -------------------------------------------------------------------------
     def query(self, arch: ArchLike, epoch: int | None = None, seed: int | None = None) -> dict:
         """Scores after `epoch` (1-based; None: the last), of one seed or averaged over seeds, and
         the architecture's costs. Missing numbers are NaN."""
-        a = Arch.parse(arch)
-        i = a.index
-        out = {"index": i, "arch": str(a), "iso_class": int(self._iso[i]), "epoch": self._epoch_index(epoch) + 1}
+        i = _index(arch)
+        if epoch is None and seed is None:
+            return dict(self._final_rows[i])
+        c = self._columns
+        out = {"index": i, "arch": arch_strings()[i], "epoch": self._epoch_index(epoch) + 1, "iso_class": int(c.iso[i])}
         out.update({name: self._value(name, i, epoch, seed) for name in CURVES})
-        out.update({name: float(self._costs[name][i]) for name in COSTS})
-        out.update({f"proxy_{name}": float(v[i]) for name, v in self._proxies.items()})
-        out["runs_done"] = int((self._status[i, self._seed_columns(seed)] == DONE).sum())
+        out.update({name: float(c.costs[name][i]) for name in COSTS})
+        out.update({f"proxy_{name}": float(v[i]) for name, v in c.proxies.items()})
+        out["runs_done"] = int((c.status[i, self._seed_columns(seed)] == DONE).sum())
         return out
 
     def curve(self, arch: ArchLike, metric: str = "val_metric", seed: int | None = None) -> np.ndarray:
         """The per-epoch values (E,) of one curve, of one seed or averaged over seeds."""
-        values = self._curve_array(metric)[Arch.parse(arch).index, self._seed_columns(seed)]
+        values = self._curve_array(metric)[_index(arch), self._seed_columns(seed)]
         return _nanmean(values, axis=0)
 
     def simulate(self, arch: ArchLike, epochs: int | None = None, seed: int | None = None,
@@ -150,16 +201,16 @@ class Benchmark:
         """
         if seed is None and rng is not None:
             seed = self.seeds[int(rng.integers(len(self.seeds)))]
-        a = Arch.parse(arch)
-        score = self._value(_SEARCH_METRIC, a.index, epochs, seed)
-        seconds = self._value("train_seconds", a.index, epochs, seed)
+        i = _index(arch)
+        score = self._value(_SEARCH_METRIC, i, epochs, seed)
+        seconds = self._value("train_seconds", i, epochs, seed)
         if np.isnan(score) and not self._has_validation:
             raise ValueError(f"{self.path}: this table has no validation scores, and simulate never uses test scores")
         return score, seconds
 
     @cached_property
     def _has_validation(self) -> bool:
-        return bool(np.isfinite(self._final[_SEARCH_METRIC]).any())
+        return bool(np.isfinite(self._columns.final[_SEARCH_METRIC]).any())
 
     def archs(self) -> list[Arch]:
         """All 15,625 cells, in official index order (the rows of the table)."""
@@ -167,13 +218,13 @@ class Benchmark:
 
     def iso_classes(self) -> np.ndarray:
         """For every official index, the official index of its iso-class representative."""
-        return self._iso.copy()
+        return self._columns.iso.copy()
 
     def final(self, metric: str = "test_metric") -> np.ndarray:
         """(A,) final-epoch values of one curve, mean over seeds, NaN where no run finished."""
         if metric not in CURVES:
             raise ValueError(f"unknown curve {metric!r}; expected one of {', '.join(CURVES)}")
-        return _nanmean(self._final[metric], axis=1)
+        return _nanmean(self._columns.final[metric], axis=1)
 
     def best(self, metric: str = "test_metric") -> tuple[Arch, float]:
         """The cell with the lowest final `metric` (mean over seeds) and that value."""
@@ -185,7 +236,7 @@ class Benchmark:
 
     def regret(self, arch: ArchLike, metric: str = "test_metric") -> float:
         """How much worse `arch` is than the table's best cell on the final `metric` (>= 0)."""
-        return float(self.final(metric)[Arch.parse(arch).index] - self.best(metric)[1])
+        return float(self.final(metric)[_index(arch)] - self.best(metric)[1])
 
     @cached_property
     def df(self):
@@ -193,25 +244,25 @@ class Benchmark:
         curves (mean over seeds), proxies, runs done."""
         import pandas as pd
 
-        columns = {"arch": [str(a) for a in Arch.all()], "iso_class": self._iso}
-        columns.update(self._costs)
+        columns = {"arch": arch_strings(), "iso_class": self._columns.iso}
+        columns.update(self._columns.costs)
         columns.update({name: self.final(name) for name in CURVES})
-        columns.update({f"proxy_{name}": v for name, v in self._proxies.items()})
-        columns["runs_done"] = (self._status == DONE).sum(axis=1)
+        columns.update({f"proxy_{name}": v for name, v in self._columns.proxies.items()})
+        columns["runs_done"] = (self._columns.status == DONE).sum(axis=1)
         return pd.DataFrame(columns, index=pd.RangeIndex(NUM_ARCHS, name="index"))
 
     def completeness(self) -> dict:
         """Counts of finished, failed and missing runs, and of archs with at least one finished run."""
         return {
-            "runs": int(self._status.size),
-            "done": int((self._status == DONE).sum()),
-            "failed": int((self._status == FAILED).sum()),
-            "archs_with_a_run": int((self._status == DONE).any(axis=1).sum()),
+            "runs": int(self._columns.status.size),
+            "done": int((self._columns.status == DONE).sum()),
+            "failed": int((self._columns.status == FAILED).sum()),
+            "archs_with_a_run": int((self._columns.status == DONE).any(axis=1).sum()),
         }
 
     def failures(self) -> list[tuple[int, int, str]]:
         """(index, seed, error) of every failed run."""
-        rows, cols = np.nonzero(self._status == FAILED)
+        rows, cols = np.nonzero(self._columns.status == FAILED)
         if not len(rows):
             return []
         with h5py.File(self.path, "r") as f:
