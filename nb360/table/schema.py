@@ -143,9 +143,8 @@ class TableWriter:
         for name in CURVES:
             values = np.full(self.epochs, np.nan, dtype=np.float32)
             values[: len(records)] = [r[name] for r in records]
-            dataset = self.file["curves"][name]
-            for row in rows:
-                dataset[row, col, :] = values
+            # one selection per dataset (h5py wants the rows increasing), not one write per member
+            self.file["curves"][name][rows, col, :] = np.broadcast_to(values, (len(rows), self.epochs))
         self._set_status(rows, col, DONE, "")
 
     def write_failure(self, indices: int | Iterable[int], seed: int, message: str) -> None:
@@ -153,9 +152,8 @@ class TableWriter:
         self._set_status(_rows(indices), self._column(seed), FAILED, message)
 
     def _set_status(self, rows: list[int], col: int, status: int, message: str) -> None:
-        for row in rows:
-            self.file["runs/status"][row, col] = status
-            self.file["runs/error"][row, col] = message
+        self.file["runs/status"][rows, col] = np.full(len(rows), status, dtype=np.int8)
+        self.file["runs/error"][rows, col] = np.array([message] * len(rows), dtype=object)
         self.file.flush()
 
     def set_costs(self, **columns: np.ndarray) -> None:
@@ -181,8 +179,9 @@ class TableWriter:
 
 
 def _rows(indices: int | Iterable[int]) -> list[int]:
-    rows = [int(indices)] if np.isscalar(indices) else [int(i) for i in indices]
-    if not rows or min(rows) < 0 or max(rows) >= NUM_ARCHS:
+    """Distinct architecture rows, increasing (the order h5py's list selections need)."""
+    rows = sorted({int(indices)} if np.isscalar(indices) else {int(i) for i in indices})
+    if not rows or rows[0] < 0 or rows[-1] >= NUM_ARCHS:
         raise ValueError(f"architecture indices must lie in [0, {NUM_ARCHS}), got {rows[:5]}")
     return rows
 

@@ -1,0 +1,373 @@
+"""Build a table on a Ray cluster: every selected NB201 cell of a task, several seeds, resumable.
+
+One Ray task trains one (isomorphism class, seed): the class representative (its smallest official
+index) is trained once and its records are written to every member, so all 15,625 cells cost 6,466
+trainings per seed. The driver is the table's single writer: each finished run is written and
+flushed at once, so a crash loses only the runs in flight. Re-running the same command resumes:
+runs already DONE are skipped, FAILED ones are tried again, and a table made with another protocol
+is refused. A run depends only on (arch, seed, protocol): workers train on one thread each and the
+CPU results are bit-identical however many workers there are and in whatever order runs finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable, Sequence
+
+import h5py
+import numpy as np
+import ray
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from nb360.data.task import Task, load_task, resolve_data_root
+from nb360.spaces import network
+from nb360.spaces.costs import table_costs
+from nb360.spaces.nb201 import Arch, ArchLike, iso_class_ids
+from nb360.table.schema import DONE, TableWriter, create
+from nb360.train import fit, seed_everything
+
+# An int `archs` = N classes: the first N representatives of this fixed permutation, so a selection
+# repeats exactly and a larger N extends a smaller one.
+SELECTION_SEED = 0
+# NB201's optimiser settings (nb360.train.fit's defaults), passed and stored explicitly.
+WEIGHT_DECAY = 5e-4
+MOMENTUM = 0.9
+# Each run holds one CPU and trains on one thread: runs sharing a node do not oversubscribe it, and
+# the thread count (which can change the last bits of a CPU reduction) is the same for every run.
+CPUS_PER_RUN = 1
+# Exceptions that a retry can cure: file-system hiccups and a GPU momentarily short of memory. Any
+# other exception repeats (a run is deterministic), so it is recorded as FAILED at once.
+_TRANSIENT = (OSError, torch.cuda.OutOfMemoryError)
+
+
+# ---- which cells ----------------------------------------------------------------------------
+def select_classes(archs: str | int | Sequence[ArchLike] | os.PathLike = "all") -> dict[int, list[int]]:
+    """The iso classes to train: representative official index -> all member indices, sorted.
+
+    `archs` is "all"; an int N or a string of digits (N classes: the first N representatives of a
+    permutation seeded with SELECTION_SEED); a sequence of official indices or NB201 strings; or a path to a file
+    with one index or string per line ('#' starts a comment). Listed cells bring their whole class.
+    """
+    iso = iso_class_ids()
+    representatives = np.unique(iso)
+    if isinstance(archs, str) and archs == "all":
+        chosen = representatives
+    elif isinstance(archs, str) and archs.isdigit() and not Path(archs).exists():
+        return select_classes(int(archs))
+    elif isinstance(archs, (int, np.integer)) and not isinstance(archs, bool):
+        if not 1 <= archs <= len(representatives):
+            raise ValueError(f"archs={archs}: the number of iso classes must be in 1..{len(representatives)}")
+        chosen = np.random.default_rng(SELECTION_SEED).permutation(representatives)[: int(archs)]
+    elif isinstance(archs, (str, os.PathLike)):
+        chosen = iso[[Arch.parse(a).index for a in _read_arch_file(Path(archs))]]
+    else:
+        chosen = iso[[Arch.parse(a).index for a in archs]]
+    members: dict[int, list[int]] = {int(rep): [] for rep in np.unique(chosen)}
+    for index, rep in enumerate(iso):
+        if int(rep) in members:
+            members[int(rep)].append(index)
+    if not members:
+        raise ValueError("no architecture selected")
+    return members
+
+
+def _read_arch_file(path: Path) -> list[str]:
+    """Official indices or NB201 strings, one per line; blank lines and '#' comments skipped."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (archs is 'all', a number of iso classes, or a file of archs)")
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+# ---- what a run needs -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker needs to train a run besides (arch, seed): the protocol and the data."""
+
+    task: str
+    data_root: str
+    resolution: int | None
+    C: int
+    N: int
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    data_sha256: str
+
+    def load_options(self) -> dict:
+        return {} if self.resolution is None else {"resolution": self.resolution}
+
+
+def data_sha256(task: Task) -> str:
+    """A digest of every sample of every split, in order.
+
+    Stored in the protocol, so a table is never resumed on other data, and checked by each worker,
+    so a cluster node holding different files under the same path cannot mix its runs in.
+    """
+    digest = hashlib.sha256()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # a split that draws random augmentations gives the same digest every time
+        for split in task.splits:
+            digest.update(b"split")
+            for batch in DataLoader(split, batch_size=256) if split is not None else ():
+                for tensor in batch:
+                    digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def protocol(spec: RunSpec, task: Task) -> dict:
+    """The fields that make two tables' numbers comparable (epochs and seeds are added by `create`)."""
+    return {
+        "task": spec.task, "C": spec.C, "N": spec.N, "batch_size": spec.batch_size, "lr": spec.lr,
+        "weight_decay": spec.weight_decay, "momentum": MOMENTUM, "schedule": "cosine",
+        "resolution": list(task.spec.in_shape),
+        "train_size": len(task.train), "val_size": _size(task.val), "test_size": _size(task.test),
+        "data_sha256": spec.data_sha256, "threads_per_run": CPUS_PER_RUN,
+    }
+
+
+def _size(split: Dataset | None) -> int:
+    return 0 if split is None else len(split)
+
+
+# ---- the worker side ------------------------------------------------------------------------
+# Tasks loaded by this worker process, keyed by where and how they were loaded: a worker trains
+# many runs and loads the data once.
+_TASKS: dict[tuple, Task] = {}
+
+
+def _cached_task(spec: RunSpec) -> Task:
+    key = (spec.task, spec.data_root, spec.resolution)
+    if key not in _TASKS:
+        task = load_task(spec.task, spec.data_root, **spec.load_options())
+        found = data_sha256(task)
+        if found != spec.data_sha256:
+            raise ValueError(
+                f"the {spec.task} data under {spec.data_root} on this node differ from the driver's "
+                f"(sha256 {found[:12]}..., expected {spec.data_sha256[:12]}...); every node needs the same files"
+            )
+        _TASKS[key] = task
+    return _TASKS[key]
+
+
+def train_run(spec: RunSpec, index: int, seed: int, device: str = "cpu") -> list[dict]:
+    """Train cell `index` once with `seed` under `spec`; the records of `nb360.train.fit`.
+
+    The same (index, seed, spec) gives the same records on the CPU, wherever and whenever it runs.
+    `device` is the driver's choice ("cuda" when runs are given GPUs), not the worker's guess: a
+    worker that once ran a GPU task still sees CUDA when a later task was given none.
+    """
+    torch.set_num_threads(CPUS_PER_RUN)
+    task = _cached_task(spec)
+    seed_everything(seed)
+    model = network.build(index, task.spec, spec.C, spec.N)
+    return fit(model, task.splits, task.loss, task.metric, epochs=spec.epochs, batch_size=spec.batch_size,
+               lr=spec.lr, weight_decay=spec.weight_decay, momentum=MOMENTUM, seed=seed, device=device,
+               progress=False)
+
+
+# ---- the driver -----------------------------------------------------------------------------
+def precompute(
+    task: str,
+    out: str | os.PathLike,
+    epochs: int,
+    seeds: Sequence[int],
+    archs: str | int | Sequence[ArchLike] | os.PathLike = "all",
+    C: int = 16,
+    N: int = 5,
+    batch_size: int | None = None,
+    lr: float = 0.1,
+    resolution: int | None = None,
+    data_root: str | os.PathLike | None = None,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    num_gpus_per_task: float | None = None,
+    max_retries: int = 2,
+    progress: bool = True,
+) -> dict:
+    """Train the selected cells of `task` for `epochs` with each seed on Ray and write table `out`.
+
+    Ray: an initialised connection is used as it is; else `address` joins a running cluster
+    ("auto" or host:port) and no address starts a local one (`num_cpus` CPUs). Each run takes one
+    CPU and `num_gpus_per_task` GPUs (default 1 if this machine has CUDA, else 0). A worker that
+    dies is retried `max_retries` times; a run that still fails is written as FAILED with its error.
+    An existing `out` is resumed if its protocol matches (Ray is not started when nothing is left to
+    train). Returns a summary: classes, archs, runs, done (trained now), failed, skipped (already
+    done), seconds, table.
+    """
+    start = time.perf_counter()
+    if address is not None and num_cpus is not None:
+        raise ValueError("num_cpus sets the size of a local Ray instance; a cluster at an address has its own")
+    seeds = [int(s) for s in seeds]
+    classes = select_classes(archs)
+    spec, loaded = _run_spec(task, epochs, C, N, batch_size, lr, resolution, data_root)
+    out = Path(out)
+    arguments = {"task": task, "out": str(out), "epochs": epochs, "seeds": seeds, "archs": _describe(archs), "C": C,
+                 "N": N, "batch_size": spec.batch_size, "lr": lr, "resolution": resolution,
+                 "data_root": spec.data_root, "address": address, "num_cpus": num_cpus,
+                 "num_gpus_per_task": num_gpus_per_task, "max_retries": max_retries}
+    _open_or_create(out, spec, loaded, seeds, arguments)
+    if num_gpus_per_task is None:
+        num_gpus_per_task = 1 if torch.cuda.is_available() else 0
+    with TableWriter(out) as writer:
+        todo, skipped = _todo(writer, classes, seeds)
+        label = f"{task} {out.name}" + (f" ({skipped} runs done before)" if skipped else "")
+        done, failed = (_train(writer, spec, classes, todo, address, num_cpus, num_gpus_per_task, max_retries,
+                               progress, label) if todo else (0, 0))
+    return {"table": str(out), "classes": len(classes), "archs": sum(len(m) for m in classes.values()),
+            "runs": len(classes) * len(seeds), "done": done, "failed": failed, "skipped": skipped,
+            "seconds": time.perf_counter() - start}
+
+
+def _run_spec(task: str, epochs: int, C: int, N: int, batch_size: int | None, lr: float, resolution: int | None,
+              data_root: str | os.PathLike | None) -> tuple[RunSpec, Task]:
+    """The run spec, from the task as the driver loads it (the workers must find the same data)."""
+    if epochs < 1 or C < 1 or N < 1 or (batch_size is not None and batch_size < 1) or lr <= 0:
+        raise ValueError(f"epochs, C, N, batch_size and lr must be positive, got {epochs}, {C}, {N}, {batch_size}, {lr}")
+    root = resolve_data_root(data_root).resolve()
+    loaded = load_task(task, root, **({} if resolution is None else {"resolution": resolution}))
+    spec = RunSpec(task=task, data_root=str(root), resolution=resolution, C=C, N=N, epochs=epochs,
+                   batch_size=batch_size or loaded.batch_size, lr=float(lr), weight_decay=WEIGHT_DECAY,
+                   data_sha256=data_sha256(loaded))
+    return spec, loaded
+
+
+def _describe(archs: object) -> str | int:
+    """The `archs` argument as provenance can hold it (a list of 15,625 would overflow an attribute)."""
+    if isinstance(archs, (str, int)):
+        return archs
+    return str(archs) if isinstance(archs, os.PathLike) else f"{len(archs)} listed archs"
+
+
+def _open_or_create(out: Path, spec: RunSpec, task: Task, seeds: list[int], arguments: dict) -> None:
+    """Check an existing table's protocol, or create the table with its cost columns.
+
+    A new table is written under a temporary name, given its costs and then renamed, so a table
+    at `out` always has them.
+    """
+    expected = {**protocol(spec, task), "epochs": spec.epochs, "seeds": seeds}
+    if out.exists():
+        _check_protocol(out, expected)
+        return
+    staging = out.with_name(f".{out.name}.new")
+    provenance = {"command": shlex.join(sys.argv), "arguments": arguments, "torch": torch.__version__,
+                  "ray": ray.__version__, "builder": f"{__name__}.precompute"}
+    create(staging, task=spec.task, metric=task.metric_name, seeds=seeds, epochs=spec.epochs,
+           protocol=protocol(spec, task), provenance=provenance, overwrite=True)
+    params, flops = table_costs(task.spec, spec.C, spec.N)
+    with TableWriter(staging) as writer:
+        writer.set_costs(params=params, flops=flops)
+    os.replace(staging, out)
+
+
+def _check_protocol(path: Path, expected: dict) -> None:
+    """Refuse to add runs made another way to a table: name each differing field."""
+    with h5py.File(path, "r") as f:
+        found = json.loads(f.attrs["protocol"]) if "protocol" in f.attrs else {}
+    expected = json.loads(json.dumps(expected))  # tuples -> lists, as the file stores them
+    differing = [f"{key} (table: {found.get(key)!r}, now: {expected.get(key)!r})"
+                 for key in sorted(set(found) | set(expected)) if found.get(key) != expected.get(key)]
+    if differing:
+        raise ValueError(f"{path} was built with another protocol; differing: {'; '.join(differing)}. "
+                         "Resume with the table's settings or write to another file")
+
+
+def _train(writer: TableWriter, spec: RunSpec, classes: dict[int, list[int]], todo: list[tuple[int, int]],
+           address: str | None, num_cpus: int | None, num_gpus_per_task: float, max_retries: int, progress: bool,
+           label: str) -> tuple[int, int]:
+    """Run `todo` on Ray (joined or started here, and then shut down) and write every result."""
+    started = _connect(address, num_cpus)
+    try:
+        remote = ray.remote(train_run).options(num_cpus=CPUS_PER_RUN, num_gpus=num_gpus_per_task,
+                                               max_retries=max_retries, retry_exceptions=list(_TRANSIENT))
+        submit = partial(remote.remote, spec, device="cuda" if num_gpus_per_task > 0 else "cpu")
+        return _run(writer, submit, classes, todo, _window(num_gpus_per_task), progress, label)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _connect(address: str | None, num_cpus: int | None) -> bool:
+    """Join or start Ray unless already connected; True if this call did (and must shut it down)."""
+    if ray.is_initialized():
+        return False
+    if address is not None:
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=num_cpus)
+    return True
+
+
+def _window(num_gpus_per_task: float) -> int:
+    """Runs kept in flight: twice what the cluster runs at once, so no worker waits for the driver
+    while results are written, and a driver interrupt has few tasks to cancel."""
+    resources = ray.cluster_resources()
+    slots = resources.get("CPU", 1) // CPUS_PER_RUN
+    if num_gpus_per_task > 0:
+        slots = min(slots, resources.get("GPU", 0) // num_gpus_per_task)
+    return max(2, 2 * int(slots))
+
+
+def _todo(writer: TableWriter, classes: dict[int, list[int]], seeds: list[int]) -> tuple[list[tuple[int, int]], int]:
+    """(representative, seed) runs still to train, seed by seed (a whole first seed comes first),
+    and how many are skipped because every member is already DONE."""
+    status = writer.status()
+    todo, skipped = [], 0
+    for seed in seeds:
+        col = writer.seeds.index(seed)
+        for rep, members in classes.items():
+            if (status[members, col] == DONE).all():
+                skipped += 1
+            else:
+                todo.append((rep, seed))
+    return todo, skipped
+
+
+def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], classes: dict[int, list[int]],
+         todo: list[tuple[int, int]], window: int, progress: bool, label: str) -> tuple[int, int]:
+    """Submit runs (`submit(rep, seed)`), at most `window` in flight; write each as it finishes.
+    Returns (done, failed).
+
+    On any interruption (Ctrl-C included) the runs in flight are cancelled before it propagates;
+    what was written stays, and the next call resumes from it.
+    """
+    queue = iter(todo)
+    in_flight: dict[ray.ObjectRef, tuple[int, int]] = {}
+    done = failed = 0
+    bar = tqdm(total=len(todo), unit="run", desc=label, disable=not progress, dynamic_ncols=True)
+    try:
+        while True:
+            for rep, seed in queue:
+                in_flight[submit(rep, seed)] = (rep, seed)
+                if len(in_flight) >= window:
+                    break
+            if not in_flight:
+                break
+            [ref], _ = ray.wait(list(in_flight), num_returns=1)
+            rep, seed = in_flight.pop(ref)
+            try:
+                writer.write_run(classes[rep], seed, ray.get(ref))
+                done += 1
+            except ray.exceptions.RayError as error:
+                writer.write_failure(classes[rep], seed, str(error))
+                failed += 1
+            bar.update()
+            bar.set_postfix(failed=failed)
+    except BaseException:
+        for ref in in_flight:
+            ray.cancel(ref)
+        raise
+    finally:
+        bar.close()
+    return done, failed
