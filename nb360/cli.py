@@ -290,8 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        # Bad input surfaces as these two from the library; report it as a usage error, no traceback.
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        # Bad input surfaces as these from the library; report it as a usage error, no traceback.
         prog = f"nb360 {args.command}"
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -325,7 +325,7 @@ def import_nats(source: str | os.PathLike, task: str, out: str | os.PathLike, hp
     """
     spec, hp, out = dataset_spec(task), str(hp), Path(out)
     if out.exists() and not overwrite:  # fail before the long read; `create` checks again
-        raise FileExistsError(f"{out}: a table is already there; pass overwrite=True to replace it")
+        raise FileExistsError(f"{out}: a table is already there; choose another path or replace it (overwrite=True, --overwrite)")
     data, origin = read_nats(source, progress)
     check_meta_archs(data["meta_archs"], origin["source"])
     runs = collect_runs(data, hp, task, origin["source"])

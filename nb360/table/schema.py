@@ -72,7 +72,7 @@ def create(
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: a table is already there; pass overwrite=True to replace it")
+        raise FileExistsError(f"{path}: a table is already there; choose another path or replace it (overwrite=True, --overwrite)")
     if epochs < 1 or not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"a table needs epochs >= 1 and distinct seeds, got epochs={epochs}, seeds={list(seeds)}")
     seeds = [int(s) for s in seeds]

@@ -277,3 +277,21 @@ def test_pickled_nats_bench_objects_are_read_as_their_state(tmp_path, cifar, nat
                                       for index, hp2info in data["arch2infos"].items()}}
     table = _table(tmp_path, write_nats_file(objects, tmp_path / "objects.pickle.pbz2"), "cifar100")
     _check_table(table, data, "cifar100")
+
+
+def test_the_import_command(tmp_path, darcy):
+    """`nb360 table import` end to end, then `nb360 query` on its table, as a user runs them."""
+    data, path = darcy
+    out = tmp_path / "darcy.h5"
+    run = [sys.executable, "-m", "nb360.cli"]
+    result = subprocess.run([*run, "table", "import", str(path), "--task", "darcyflow", "--hp", "12", "--out", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    index = INDICES[0]
+    query = subprocess.run([*run, "query", str(out), str(index)], capture_output=True, text=True, check=True)
+    fields = dict(line.split(None, 1) for line in query.stdout.splitlines())
+    stored = data["arch2infos"][index]["12"]["all_results"][("darcyflow", 777)]["eval_acc1es"][f"ori-test@{EPOCHS - 1}"]
+    assert float(fields["test_metric"]) == pytest.approx(1 - stored, rel=1e-6)
+    again = subprocess.run([*run, "table", "import", str(path), "--task", "darcyflow", "--hp", "12", "--out", str(out)],
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and "error" in again.stderr and len(again.stderr.strip().splitlines()) == 1
