@@ -338,9 +338,12 @@ def import_nats(source: str | os.PathLike, task: str, out: str | os.PathLike, hp
     provenance = {**origin, "importer": "nb360.table.nats.import_nats", "hp": hp, "dataset": task}
     create(out, task=task, metric=spec.metric, seeds=seeds, epochs=int(hp), protocol=protocol,
            provenance=provenance, overwrite=overwrite)
+    records = (
+        (index, seed, run_records(run, spec, int(hp)))
+        for index in tqdm(sorted(runs), desc=f"import {task} hp={hp}", disable=not progress)
+        for seed, run in runs[index].items()
+    )
     with TableWriter(out) as writer:
-        for index in tqdm(sorted(runs), desc=f"import {task} hp={hp}", disable=not progress):
-            for seed, run in runs[index].items():
-                writer.write_run(index, seed, run_records(run, spec, int(hp)))
+        writer.write_runs(records)
         writer.set_costs(**cost_columns(runs))
     return out

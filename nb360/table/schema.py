@@ -136,16 +136,44 @@ class TableWriter:
     def write_run(self, indices: int | Iterable[int], seed: int, records: Sequence[dict]) -> None:
         """Store one training run (the records of `nb360.train.fit`) for one or more archs (the
         members of an iso class share one run). Epochs beyond the records stay NaN."""
-        rows = _rows(indices)
-        if not 1 <= len(records) <= self.epochs:
-            raise ValueError(f"{self.path}: a run has 1 to {self.epochs} epochs of records, got {len(records)}")
-        col = self._column(seed)
-        for name in CURVES:
-            values = np.full(self.epochs, np.nan, dtype=np.float32)
-            values[: len(records)] = [r[name] for r in records]
+        rows, col = _rows(indices), self._column(seed)
+        for name, values in self._curve_values(records).items():
             # one selection per dataset (h5py wants the rows increasing), not one write per member
             self.file["curves"][name][rows, col, :] = np.broadcast_to(values, (len(rows), self.epochs))
         self._set_status(rows, col, DONE, "")
+
+    def write_runs(self, runs: Iterable[tuple[int | Iterable[int], int, Sequence[dict]]]) -> None:
+        """Store many runs, (indices, seed, records) each, as `write_run` would, for an import of a
+        whole file: each seed's column of each curve is read, filled and written back once, instead
+        of one small write per run."""
+        by_column: dict[int, list[tuple[list[int], dict[str, np.ndarray]]]] = {}
+        for indices, seed, records in runs:
+            by_column.setdefault(self._column(seed), []).append((_rows(indices), self._curve_values(records)))
+        for col, items in by_column.items():
+            status = self.file["runs/status"][:, col]
+            for name in CURVES:
+                block = self.file["curves"][name][:, col, :]
+                for rows, values in items:
+                    block[rows] = values[name]
+                self.file["curves"][name][:, col, :] = block
+            rows = sorted({row for item_rows, _ in items for row in item_rows})
+            was_failed = [row for row in rows if status[row] == FAILED]
+            status[rows] = DONE
+            self.file["runs/status"][:, col] = status
+            for row in was_failed:  # an earlier failure's message no longer applies
+                self.file["runs/error"][row, col] = ""
+        self.file.flush()
+
+    def _curve_values(self, records: Sequence[dict]) -> dict[str, np.ndarray]:
+        """(E,) float32 per curve from fit-style records, NaN after the last record."""
+        if not 1 <= len(records) <= self.epochs:
+            raise ValueError(f"{self.path}: a run has 1 to {self.epochs} epochs of records, got {len(records)}")
+        curves = {}
+        for name in CURVES:
+            values = np.full(self.epochs, np.nan, dtype=np.float32)
+            values[: len(records)] = [r[name] for r in records]
+            curves[name] = values
+        return curves
 
     def write_failure(self, indices: int | Iterable[int], seed: int, message: str) -> None:
         """Record that a run failed for good, with its error, instead of dropping it."""

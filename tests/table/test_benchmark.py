@@ -142,3 +142,24 @@ def test_query_side_does_not_import_torch():
     code = "import sys; from nb360 import Benchmark; import nb360.table.benchmark; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_bulk_writes_equal_single_writes(tmp_path):
+    runs = [([0, 1], 0, records(3, 10.0)), (5, 7, records(2, 1.0)), (9, 0, records(3, 4.0))]
+    paths = []
+    for name, bulk in (("single.h5", False), ("bulk.h5", True)):
+        path = create(tmp_path / name, task="t", metric="m", seeds=[0, 7], epochs=3, protocol={}, provenance={})
+        with TableWriter(path) as w:
+            w.write_failure(9, 0, "first attempt failed")
+            if bulk:
+                w.write_runs(runs)
+            else:
+                for indices, seed, recs in runs:
+                    w.write_run(indices, seed, recs)
+        paths.append(path)
+    with h5py.File(paths[0]) as a, h5py.File(paths[1]) as b:
+        for name in CURVES:
+            np.testing.assert_array_equal(a["curves"][name][()], b["curves"][name][()])
+        np.testing.assert_array_equal(a["runs/status"][()], b["runs/status"][()])
+        assert b["runs/status"][9, 0] == DONE and b["runs/error"][9, 0] in (b"", "")
+        assert (b["runs/status"][()] == DONE).sum() == 4
