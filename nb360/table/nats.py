@@ -5,7 +5,7 @@ NATS-Bench (`nats_bench`, github.com/D-X-Y/NATS-Bench) publishes its NB201-space
 same format with NATS-Bench's own collection script (NAS-Bench-360 `precompute/*/benchmark/
 tss-collect.py`). `import_nats` reads either, for one dataset and one training length (`hp`), into
 an nb360 table: the task's metric (lower is better) per epoch and seed, and the costs. The details
-of the format and of every conversion are in docs/tables_import.md.
+of the format and of every conversion are in docs/tables.md ("Importing NATS-format tables").
 
 Unpickling can run arbitrary code, so the files are read by an unpickler that builds plain data only
 and refuses every other global with `UnsafePickleError`; `nats_bench` need not be installed.
