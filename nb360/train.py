@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 Metric = Callable[[torch.Tensor, torch.Tensor], "float | torch.Tensor"]
+# NB201's optimiser settings: the defaults of `fit`, and what a table's protocol records.
+LR, WEIGHT_DECAY, MOMENTUM = 0.1, 5e-4, 0.9
 TIME_FIELDS = ("train_seconds", "eval_seconds")
 
 
@@ -63,9 +65,9 @@ def fit(
     metric: Metric,
     epochs: int,
     batch_size: int,
-    lr: float = 0.1,
-    weight_decay: float = 5e-4,
-    momentum: float = 0.9,
+    lr: float = LR,
+    weight_decay: float = WEIGHT_DECAY,
+    momentum: float = MOMENTUM,
     seed: int = 0,
     callback: Callable[[dict], None] | None = None,
     device: torch.device | str | None = None,

@@ -34,14 +34,11 @@ from nb360.spaces import network
 from nb360.spaces.costs import table_costs
 from nb360.spaces.nb201 import Arch, ArchLike, iso_class_ids
 from nb360.table.schema import DONE, TableWriter, create
-from nb360.train import fit, seed_everything
+from nb360.train import LR, MOMENTUM, WEIGHT_DECAY, fit, seed_everything
 
 # An int `archs` = N classes: the first N representatives of this fixed permutation, so a selection
 # repeats exactly and a larger N extends a smaller one.
 SELECTION_SEED = 0
-# NB201's optimiser settings (nb360.train.fit's defaults), passed and stored explicitly.
-WEIGHT_DECAY = 5e-4
-MOMENTUM = 0.9
 # Each run holds one CPU and trains on one thread: runs sharing a node do not oversubscribe it, and
 # the thread count (which can change the last bits of a CPU reduction) is the same for every run.
 CPUS_PER_RUN = 1
@@ -187,7 +184,7 @@ def precompute(
     C: int = 16,
     N: int = 5,
     batch_size: int | None = None,
-    lr: float = 0.1,
+    lr: float = LR,
     resolution: int | None = None,
     data_root: str | os.PathLike | None = None,
     address: str | None = None,
