@@ -151,6 +151,7 @@ def _cmd_table_info(args: argparse.Namespace) -> None:
             ("seeds", b.seeds),
             ("protocol", ", ".join(f"{k}={v}" for k, v in sorted(b.protocol.items()))),
             ("provenance", ", ".join(f"{k}={v}" for k, v in sorted(b.provenance.items()))),
+            ("build time", f"{b.attrs['build_seconds'] / 3600:.2f} h" if "build_seconds" in b.attrs else "not recorded"),
             ("runs", f"{c['done']}/{c['runs']} done, {c['failed']} failed; "
                      f"{c['archs_with_a_run']}/15625 archs have a finished run")]
     rows += [("failed", f"arch {index} seed {seed}: {error}") for index, seed, error in b.failures()[:10]]
@@ -177,6 +178,45 @@ def _cmd_precompute(args: argparse.Namespace) -> None:
         address=args.address, num_cpus=args.num_cpus,
     )
     print(", ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+def _cmd_search(args: argparse.Namespace) -> None:
+    # one function per backend; "table" runs in-process against a precomputed table
+    {"table": _search_table}[args.backend](args)
+
+
+def _search_table(args: argparse.Namespace) -> None:
+    from nb360.search.report import write_outputs
+    from nb360.search.runner import run_many
+    from nb360.table.benchmark import Benchmark
+
+    b = Benchmark.load(args.table)
+    queries = args.budget if args.budget is not None or args.time_budget is not None else 100
+    start = time.perf_counter()
+    trials = run_many(b, args.algo, range(args.seeds), queries=queries, time_budget=args.time_budget, proxy=args.proxy)
+    seconds = time.perf_counter() - start
+    budget = " and ".join(([f"{queries} queries"] if queries else []) +
+                          ([f"{args.time_budget:g} simulated s"] if args.time_budget else []))
+    paths = write_outputs(trials, args.out, title=f"{b.task} ({b.path.name}): {budget}, {args.seeds} seeds")
+    final = trials.groupby(["algo", "seed"], sort=False).last().groupby("algo", sort=False)
+    print(f"{b.task}: {len(trials):,} queries in {seconds:.1f} s; "
+          f"final test regret over {args.seeds} seeds ({b.metric}, lower is better)")
+    print(f"{'algo':<10} {'mean':>9} {'median':>9} {'sim hours':>9}")
+    for algo, rows in final:
+        print(f"{algo:<10} {rows['regret'].mean():>9.5f} {rows['regret'].median():>9.5f} "
+              f"{rows['sim_seconds'].mean() / 3600:>9.2f}")
+    for path in paths.values():
+        print(path)
+
+
+def _algo_list(text: str) -> list[str]:
+    from nb360.search import SEARCHERS
+
+    algos = [a.strip() for a in text.split(",") if a.strip()]
+    unknown = [a for a in algos if a not in SEARCHERS]
+    if not algos or unknown or len(set(algos)) != len(algos):
+        raise argparse.ArgumentTypeError(f"expected distinct names among {', '.join(SEARCHERS)}, got {text!r}")
+    return algos
 
 
 def _seed_list(text: str) -> list[int]:
@@ -277,6 +317,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-cpus", type=_positive, default=None, help="CPUs of the local Ray cluster")
     _data_root_option(p)
     p.set_defaults(func=_cmd_precompute)
+
+    p = sub.add_parser("search", help="run search algorithms for several seeds; trials.csv, regret.png, best.json")
+    p.add_argument("--algo", type=_algo_list, default=["rs", "re"], help="comma-separated, e.g. rs,re,ls (default rs,re)")
+    p.add_argument("--backend", choices=("table",), default="table",
+                   help="table: in-process against a precomputed table, in simulated time (default)")
+    p.add_argument("--table", default="nb201-darcyflow-mini", help="shipped table name or path to an .h5 table")
+    p.add_argument("--budget", type=_positive, default=None,
+                   help="queries per search (default 100, or unlimited when --time-budget is given)")
+    p.add_argument("--time-budget", type=_positive_float, default=None,
+                   help="simulated training seconds per search (stops at whichever budget ends first)")
+    p.add_argument("--seeds", type=_positive, default=10, help="number of seeds, 0..N-1 (default 10)")
+    p.add_argument("--proxy", default="synflow",
+                   help="zero-cost proxy column for zc-re / zc-ls (default synflow; params and flops also work)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("demo", help="generate Darcy Flow, train a few cells, print a table, draw a figure (~1-2 min)")
     p.add_argument("--out", default="nb360-demo", help="output folder (default ./nb360-demo)")

@@ -19,6 +19,7 @@ import numpy as np
 
 from nb360 import cards
 from nb360.spaces.nb201 import NUM_ARCHS, Arch, ArchLike
+from nb360.table import manifest
 from nb360.table.schema import COSTS, CURVES, DONE, FAILED, check_version
 
 TABLES_ENV = "NB360_TABLES"
@@ -126,7 +127,11 @@ class Benchmark:
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike) -> Benchmark:
-        return cls(resolve(name_or_path))
+        """Open a table by shipped name or path. A file listed in a `MANIFEST.toml` beside it (the
+        shipped tables) must match its sha256 there, else this raises instead of reading it."""
+        path = resolve(name_or_path)
+        manifest.verify(path)
+        return cls(path)
 
     def __repr__(self) -> str:
         done = int((self._columns.status == DONE).sum())
@@ -225,6 +230,17 @@ class Benchmark:
         if metric not in CURVES:
             raise ValueError(f"unknown curve {metric!r}; expected one of {', '.join(CURVES)}")
         return _nanmean(self._columns.final[metric], axis=1)
+
+    def at_epoch(self, metric: str, epoch: int | None = None) -> np.ndarray:
+        """(A, S) values of one curve after `epoch` (1-based; None: the last) for every arch and
+        seed, NaN where missing, read-only: the arrays behind `query` and `simulate`, whole, for
+        code that makes many lookups (the tabular search runner)."""
+        if metric not in CURVES:
+            raise ValueError(f"unknown curve {metric!r}; expected one of {', '.join(CURVES)}")
+        e = self._epoch_index(epoch)
+        values = (self._columns.final[metric] if e == self.epochs - 1 else self._curve_array(metric)[:, :, e]).view()
+        values.flags.writeable = False
+        return values
 
     def best(self, metric: str = "test_metric") -> tuple[Arch, float]:
         """The cell with the lowest final `metric` (mean over seeds) and that value."""

@@ -3,7 +3,8 @@
 Layout (schema version 1)::
 
     /                    attrs: schema_version, space, task, metric, metric_direction ("min"),
-                                num_archs, epochs, protocol (JSON), provenance (JSON)
+                                num_archs, epochs, protocol (JSON), provenance (JSON),
+                                build_seconds (wall time of the builds that wrote it, if built)
     /seeds               int64 (S,)            the seeds, in column order
     /archs/iso_class     int32 (A,)            official index of the iso-class representative
     /archs/params        float64 (A,)          NaN where unknown
@@ -199,6 +200,12 @@ class TableWriter:
             group[name][...] = _full_column(values, name)
         else:
             group.create_dataset(name, data=_full_column(values, name), **_COMPRESSION)
+        self.file.flush()
+
+    def add_build_seconds(self, seconds: float) -> None:
+        """Count `seconds` more of wall time spent building this table (attribute `build_seconds`,
+        summed over every resumed build, so a table built over several jobs knows its total)."""
+        self.file.attrs["build_seconds"] = float(self.file.attrs.get("build_seconds", 0.0)) + float(seconds)
         self.file.flush()
 
     def status(self) -> np.ndarray:

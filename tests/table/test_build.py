@@ -123,6 +123,11 @@ def reference(cluster, data_root, tmp_path_factory) -> Path:
     return path
 
 
+def build_seconds(path: Path) -> float:
+    with h5py.File(path, "r") as f:
+        return float(f.attrs["build_seconds"])
+
+
 @pytest.fixture
 def one_thread():
     """Train on one thread in this process, as every worker does; restore the count afterwards."""
@@ -242,9 +247,12 @@ def test_an_interrupted_driver_resumes_without_retraining_finished_runs(referenc
     runs_written = sum(int((table(out)["status"][members, col] == DONE).all())
                        for members in select_classes(CLASSES).values() for col in range(len(SEEDS)))
     assert 0 < runs_written < CLASSES * len(SEEDS)
+    interrupted_seconds = build_seconds(out)
+    assert interrupted_seconds > 0  # the killed build's time was counted as it went
 
     summary = precompute(out=out, data_root=data_root, **BUILD)
     assert summary["skipped"] == runs_written and summary["done"] == CLASSES * len(SEEDS) - runs_written
+    assert interrupted_seconds < build_seconds(out) <= interrupted_seconds + summary["seconds"]
     assert len(trainings(faults)) == summary["done"]  # finished runs were not trained again
     assert_same_results(out, reference)
 
