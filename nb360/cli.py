@@ -166,6 +166,13 @@ def _cmd_table_import(args: argparse.Namespace) -> None:
     print(path)
 
 
+def _cmd_table_costs(args: argparse.Namespace) -> None:
+    from nb360.table import cost_file
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    print(cost_file.write(args.out, tasks=tasks, C=args.C, N=args.N))
+
+
 def _cmd_precompute(args: argparse.Namespace) -> None:
     from nb360.table.build import precompute
 
@@ -300,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hp", default="200", help="training length key in the file (NATS: '12' or '200'; default 200)")
     t.add_argument("--overwrite", action="store_true")
     t.set_defaults(func=_cmd_table_import)
+    t = table_sub.add_parser("costs", help="params and FLOPs of all 15,625 cells for each task's network (exact, no training)")
+    t.add_argument("--out", type=Path, required=True, help="the cost file to write (e.g. precomputed/nb201-costs.h5)")
+    t.add_argument("--tasks", default=None, help="comma-separated task names (default: the ten NAS-Bench-360 tasks)")
+    t.add_argument("--C", type=_positive, default=16)
+    t.add_argument("--N", type=_positive, default=5)
+    t.set_defaults(func=_cmd_table_costs)
 
     p = sub.add_parser("precompute", help="train architectures of the space on a task (on Ray) into a table; resumable")
     p.add_argument("--task", default="darcyflow")

@@ -44,8 +44,17 @@ def table_dirs() -> list[Path]:
 
 
 def available() -> list[str]:
-    """Names of the tables that `Benchmark.load` finds by name."""
-    return sorted({p.stem for d in table_dirs() for p in d.glob("*.h5")})
+    """Names of the tables that `Benchmark.load` finds by name (other HDF5 files beside them, such
+    as the cost file, are left out)."""
+    return sorted({p.stem for d in table_dirs() for p in d.glob("*.h5") if _is_table(p)})
+
+
+def _is_table(path: Path) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return "schema_version" in f.attrs
+    except OSError:  # unreadable or not HDF5: not a table to offer
+        return False
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:
