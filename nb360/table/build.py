@@ -49,16 +49,17 @@ _TRANSIENT = (OSError, torch.cuda.OutOfMemoryError)
 
 # ---- which cells ----------------------------------------------------------------------------
 def select_classes(archs: str | int | Sequence[ArchLike] | os.PathLike = "all") -> dict[int, list[int]]:
-    """The iso classes to train: representative official index -> all member indices, sorted.
+    """The iso classes to train: representative official index -> all member indices, sorted; the
+    classes in training order.
 
-    `archs` is "all"; an int N or a string of digits (N classes: the first N representatives of a
-    permutation seeded with SELECTION_SEED); a sequence of official indices or NB201 strings; or a path to a file
+    `archs` is "all" (every class, in the order of that permutation); an int N or a string of digits
+    (N classes: the first N representatives of a permutation seeded with SELECTION_SEED); a sequence of official indices or NB201 strings; or a path to a file
     with one index or string per line ('#' starts a comment). Listed cells bring their whole class.
     """
     iso = iso_class_ids()
     representatives = np.unique(iso)
     if isinstance(archs, str) and archs == "all":
-        chosen = representatives
+        return select_classes(len(representatives))
     elif isinstance(archs, str) and archs.isdigit() and not Path(archs).exists():
         return select_classes(int(archs))
     elif isinstance(archs, (int, np.integer)) and not isinstance(archs, bool):
@@ -69,7 +70,9 @@ def select_classes(archs: str | int | Sequence[ArchLike] | os.PathLike = "all") 
         chosen = iso[[Arch.parse(a).index for a in _read_arch_file(Path(archs))]]
     else:
         chosen = iso[[Arch.parse(a).index for a in archs]]
-    members: dict[int, list[int]] = {int(rep): [] for rep in np.unique(chosen)}
+    # in the order chosen (first mention), which is the order they train in: a partial build of
+    # "all" or of N classes is then a uniform random sample of the space, not its low indices
+    members: dict[int, list[int]] = {int(rep): [] for rep in dict.fromkeys(chosen.tolist())}
     for index, rep in enumerate(iso):
         if int(rep) in members:
             members[int(rep)].append(index)

@@ -1,0 +1,186 @@
+"""Maintain the shipped tables in precomputed/: their recipes, the high-fidelity sample, the manifest.
+
+The recipes below are the one record of how each shipped file is made; `manifest` copies them into
+precomputed/MANIFEST.toml together with what the files themselves say (protocol, completeness,
+build time) and their checksums.
+
+    python scripts/shipped_tables.py commands                # print every rebuild command
+    python scripts/shipped_tables.py sample [--size 120]     # choose the high-fidelity sample (once)
+    python scripts/shipped_tables.py add-best                # add the mini table's current best to it
+    python scripts/shipped_tables.py fidelity                # mini vs high-fidelity agreement
+    python scripts/shipped_tables.py manifest                # rewrite precomputed/MANIFEST.toml
+
+Commands run from the repository root; DATA stands for a data folder of your choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from nb360.table import manifest
+from nb360.table.benchmark import Benchmark
+from nb360.table.compare import agreement
+
+ROOT = Path(__file__).resolve().parent.parent
+PRECOMPUTED = ROOT / "precomputed"
+HIFI_ARCHS = "nb201-darcyflow-hifi-sample.archs.txt"
+
+DARCY_DATA = "nb360 data generate darcyflow --n 300 --resolution 85 --seed 0 --workers 2 --out DATA/darcy-mini"
+RECIPES = {
+    "nb201-darcyflow-mini.h5": {
+        "description": "All 15,625 cells on generated Darcy Flow under a reduced protocol: 15x15 grid (every "
+                       "6th node of an 85x85 field solved at 421x421), 270 training / 30 validation / 100 test "
+                       "samples, C=4, N=1, 10 epochs, 2 seeds.",
+        "rebuild": [DARCY_DATA,
+                    "nb360 precompute --task darcyflow --epochs 10 --seeds 0,1 --archs all --C 4 --N 1 "
+                    "--resolution 15 --num-cpus 2 --data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-mini.h5"],
+    },
+    "nb201-darcyflow-hifi-sample.h5": {
+        "description": "A stratified sample of the mini table's archs under a higher protocol, to measure its "
+                       f"fidelity: 29x29 grid (every 3rd node of the same fields), C=8, N=1, 20 epochs, 1 seed. "
+                       f"The archs are listed in {HIFI_ARCHS}.",
+        "rebuild": [DARCY_DATA,
+                    "nb360 precompute --task darcyflow --epochs 20 --seeds 0 "
+                    f"--archs precomputed/{HIFI_ARCHS} --C 8 --N 1 --resolution 29 --num-cpus 2 "
+                    "--data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-hifi-sample.h5"],
+    },
+    "nb201-digits-mini.h5": {
+        "description": "All 15,625 cells on scikit-learn's 8x8 handwritten digits (NOT an NB360 task; real data "
+                       "available offline): 897 training / 450 validation / 450 test images, C=4, N=1, 4 epochs, "
+                       "batch 64, 2 seeds.",
+        "rebuild": ["nb360 precompute --task digits --epochs 4 --seeds 0,1 --archs all --C 4 --N 1 --num-cpus 1 "
+                    "--out precomputed/nb201-digits-mini.h5"],
+    },
+    "nb201-costs.h5": {
+        "description": "Exact params and FLOPs of all 15,625 cells for the network of each of the ten NB360 "
+                       "tasks at NB360's size (C=16, N=5, each task's input and output).",
+        "rebuild": ["nb360 table costs --out precomputed/nb201-costs.h5"],
+    },
+}
+# The fidelity of a mini table is measured against its high-fidelity sample on the final test score.
+FIDELITY = {"nb201-darcyflow-mini.h5": "nb201-darcyflow-hifi-sample.h5"}
+SAMPLE_SEED = 0
+
+
+def representatives_scored(table: Benchmark, metric: str = "test_metric") -> tuple[np.ndarray, np.ndarray]:
+    """(official indices of iso-class representatives with a final score, their scores)."""
+    scores = table.final(metric)
+    reps = np.flatnonzero((table.iso_classes() == np.arange(len(scores))) & np.isfinite(scores))
+    return reps, scores[reps]
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    """Stratify the mini table's scored classes into `bins` quantile bins of the final test score and
+    draw the same number from each, so the sample spans the whole score range."""
+    out = PRECOMPUTED / HIFI_ARCHS
+    if out.exists():
+        raise SystemExit(f"{out} exists: the sample is chosen once (use add-best to extend it)")
+    reps, scores = representatives_scored(Benchmark.load(PRECOMPUTED / "nb201-darcyflow-mini.h5"))
+    rng = np.random.default_rng(SAMPLE_SEED)
+    edges = np.quantile(scores, np.linspace(0, 1, args.bins + 1))
+    per_bin = args.size // args.bins
+    chosen = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        members = reps[(scores >= lo) & (scores <= hi)]
+        chosen += rng.choice(np.setdiff1d(members, chosen), size=per_bin, replace=False).tolist()
+    header = (f"# High-fidelity sample: {len(chosen)} iso-class representatives of nb201-darcyflow-mini, "
+              f"{per_bin} from each of {args.bins} quantile bins of the final test score over the "
+              f"{len(reps)} classes scored when it was drawn (seed {SAMPLE_SEED}); official indices.\n")
+    out.write_text(header + "\n".join(str(i) for i in sorted(chosen)) + "\n")
+    print(f"{out}: {len(chosen)} archs from {len(reps)} scored classes")
+
+
+def cmd_add_best(args: argparse.Namespace) -> None:
+    """Append the mini table's best arch (final test score) to the sample, so the regret of its pick
+    can be measured at high fidelity."""
+    mini = Benchmark.load(PRECOMPUTED / "nb201-darcyflow-mini.h5")
+    best = mini.best()[0].iso_class().index
+    path = PRECOMPUTED / HIFI_ARCHS
+    listed = {int(line) for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
+    if best in listed:
+        print(f"the mini table's best class, {best}, is already in the sample")
+        return
+    with path.open("a") as f:
+        f.write(f"# added: the mini table's best class when {mini.completeness()['archs_with_a_run']} archs were scored\n{best}\n")
+    print(f"added {best}")
+
+
+def fidelity(mini_name: str, hifi_name: str) -> dict:
+    mini, hifi = Benchmark.load(PRECOMPUTED / mini_name), Benchmark.load(PRECOMPUTED / hifi_name)
+    high = hifi.final("test_metric")
+    sampled = np.isfinite(high)
+    low = np.where(sampled, mini.final("test_metric"), np.nan)
+    return {"against": hifi_name, "metric": "test_metric", **agreement(low, high)}
+
+
+def cmd_fidelity(args: argparse.Namespace) -> None:
+    for mini, hifi in FIDELITY.items():
+        print(mini, fidelity(mini, hifi))
+
+
+def hardware() -> str:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} CPU cores ({platform.machine()}), {memory:.0f} GiB, no GPU"
+
+
+def entry(name: str) -> dict:
+    path = PRECOMPUTED / name
+    recipe = RECIPES[name]
+    info = {"description": recipe["description"], "rebuild": recipe["rebuild"]}
+    if name.endswith("-costs.h5"):
+        info["content"] = "costs"
+    else:
+        table = Benchmark.load(path)
+        c = table.completeness()
+        info.update(content="table", task=table.task, metric=table.metric, seeds=table.seeds, epochs=table.epochs,
+                    nb360_version=table.provenance.get("nb360_version", "unknown"),
+                    archs_with_a_run=c["archs_with_a_run"], runs_done=c["done"], runs_total=c["runs"],
+                    runs_failed=c["failed"], complete=c["done"] == c["runs"],
+                    build_hours=round(float(table.attrs.get("build_seconds", float("nan"))) / 3600, 2),
+                    build_hardware=hardware())
+        info["protocol"] = {k: v for k, v in sorted(table.protocol.items()) if v is not None}
+        if name in FIDELITY and (PRECOMPUTED / FIDELITY[name]).exists():
+            info["fidelity"] = {k: (round(v, 4) if isinstance(v, float) else v)
+                                for k, v in fidelity(name, FIDELITY[name]).items()}
+    info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                    text=True).stdout.strip()
+    info["size_bytes"] = path.stat().st_size
+    info["sha256"] = manifest.sha256(path)
+    return info
+
+
+def cmd_manifest(args: argparse.Namespace) -> None:
+    entries = {name: entry(name) for name in RECIPES if (PRECOMPUTED / name).exists()}
+    header = ("The shipped tables: how each was made and its sha256, which Benchmark.load checks.\n"
+              "Written by scripts/shipped_tables.py manifest; do not edit by hand.")
+    print(manifest.write(PRECOMPUTED, entries, header=header))
+
+
+def cmd_commands(args: argparse.Namespace) -> None:
+    for name, recipe in RECIPES.items():
+        print(f"# {name}\n" + "\n".join(recipe["rebuild"]) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("commands").set_defaults(func=cmd_commands)
+    p = sub.add_parser("sample")
+    p.add_argument("--size", type=int, default=120)
+    p.add_argument("--bins", type=int, default=10)
+    p.set_defaults(func=cmd_sample)
+    sub.add_parser("add-best").set_defaults(func=cmd_add_best)
+    sub.add_parser("fidelity").set_defaults(func=cmd_fidelity)
+    sub.add_parser("manifest").set_defaults(func=cmd_manifest)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+from scipy import stats
+
+from nb360.table.compare import agreement
+
+
+def test_identical_rankings_agree_perfectly_and_reversed_ones_fully_disagree():
+    x = np.arange(20.0)
+    same = agreement(x, 3 * x + 1)
+    assert (same["spearman"], same["kendall"], same["top_overlap"], same["regret_of_pick"]) == (1.0, 1.0, 1.0, 0.0)
+    flipped = agreement(x, -x)
+    assert flipped["spearman"] == pytest.approx(-1) and flipped["top_overlap"] == 0
+    assert flipped["regret_of_pick"] == 19.0  # the low table's best is the high table's worst
+
+
+def test_nan_rows_are_left_out_and_values_match_scipy():
+    rng = np.random.default_rng(0)
+    low, high = rng.normal(size=50), rng.normal(size=50)
+    low[[3, 7]] = np.nan
+    high[11] = np.nan
+    keep = np.isfinite(low) & np.isfinite(high)
+    result = agreement(low, high, top=0.2)
+    assert result["n"] == 47
+    assert result["spearman"] == pytest.approx(stats.spearmanr(low[keep], high[keep]).statistic)
+    assert result["kendall"] == pytest.approx(stats.kendalltau(low[keep], high[keep]).statistic)
+    k = 10  # ceil(0.2 * 47)
+    expected = len(set(np.argsort(low[keep])[:k]) & set(np.argsort(high[keep])[:k])) / k
+    assert result["top_overlap"] == expected
+    assert result["regret_of_pick"] == pytest.approx(high[keep][np.argmin(low[keep])] - high[keep].min())
+
+
+def test_too_few_common_rows_or_mismatched_shapes_are_refused():
+    with pytest.raises(ValueError, match="at least 3 archs"):
+        agreement(np.array([1.0, np.nan, 2.0]), np.array([1.0, 2.0, np.nan]))
+    with pytest.raises(ValueError, match="same shape"):
+        agreement(np.zeros(3), np.zeros(4))
