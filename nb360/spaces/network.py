@@ -9,11 +9,16 @@ One cell implementation serves four macro skeletons (`search_spaces/nb201.toml`)
   outputs. This is NAS-Bench-360's own Darcy Flow network (its `precompute/darcyflow` TinyNetwork,
   built from the reference cell with every reduction turned off and a per-pixel linear head);
 - `classify1d` / `dense1d`: the same with 1D convolutions and pooling, for sequences.
+
+`Network` takes a cell factory, so the same skeletons hold the weight-sharing supernet of
+`nb360.search.oneshot` (a mixed operation on every edge) as well as the network of one cell.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -63,18 +68,20 @@ class Spec:
 CIFAR10 = Spec("classify2d", 3, (32, 32), 10)
 
 
-class _Layers:
-    """The torch layer classes for 1D or 2D data."""
+class Layers:
+    """The torch layer classes for 1D or 2D data. Batch norm has affine weights and running
+    statistics unless told otherwise (a search supernet's operations go without both)."""
 
-    def __init__(self, dims: int):
+    def __init__(self, dims: int, affine: bool = True, track_running_stats: bool = True):
         self.conv = {1: nn.Conv1d, 2: nn.Conv2d}[dims]
-        self.bn = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims]
+        self.bn = partial({1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims], affine=affine,
+                          track_running_stats=track_running_stats)
         self.avg = {1: nn.AvgPool1d, 2: nn.AvgPool2d}[dims]
         self.global_avg = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}[dims]
 
 
 class ReLUConvBN(nn.Module):
-    def __init__(self, L: _Layers, c_in: int, c_out: int, kernel: int, stride: int):
+    def __init__(self, L: Layers, c_in: int, c_out: int, kernel: int, stride: int):
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
@@ -104,7 +111,7 @@ class ConvBN(nn.Module):
     """skip_connect between different widths: 1x1 conv + BN, no ReLU (the reference's stride-1
     FactorizedReduce)."""
 
-    def __init__(self, L: _Layers, c_in: int, c_out: int):
+    def __init__(self, L: Layers, c_in: int, c_out: int):
         super().__init__()
         self.conv = L.conv(c_in, c_out, 1, bias=False)
         self.bn = L.bn(c_out)
@@ -113,7 +120,7 @@ class ConvBN(nn.Module):
         return self.bn(self.conv(x))
 
 
-def _operation(name: str, L: _Layers, c_in: int, c_out: int) -> nn.Module:
+def operation(name: str, L: Layers, c_in: int, c_out: int) -> nn.Module:
     """An edge at stride 1, as in the reference's OPS; c_in != c_out only on the input edges of a
     widening cell, where skip_connect and pooling get a 1x1 projection."""
     if name == "none":
@@ -130,15 +137,29 @@ def _operation(name: str, L: _Layers, c_in: int, c_out: int) -> nn.Module:
     raise ValueError(f"unknown operation {name!r}; expected one of {', '.join(OPS)}")
 
 
-class Cell(nn.Module):
-    """An NB201 cell: node i is the sum of its incoming edges' operations. Edges out of the cell
-    input map c_in to c_out channels, all others c_out to c_out (the reference's InferCell)."""
+def edge_widths(c_in: int, c_out: int) -> list[tuple[int, int]]:
+    """(input, output) channels of each edge of a cell: edges out of the cell input map c_in to
+    c_out channels, all others c_out to c_out."""
+    return [(c_in if src == 0 else c_out, c_out) for _, src in EDGES]
 
-    def __init__(self, arch: Arch, L: _Layers, c_in: int, c_out: int):
+
+# What `Network` calls to make each cell: (layers, c_in, c_out) -> module.
+CellFactory = Callable[[Layers, int, int], nn.Module]
+
+
+class Cell(nn.Module):
+    """An NB201 cell: node i is the sum of its incoming edges; `edges[e]` is the module on edge e
+    (EDGES order). `Cell.of(arch, ...)` is the cell of one architecture (the reference's InferCell)."""
+
+    def __init__(self, edges: Iterable[nn.Module]):
         super().__init__()
-        self.edges = nn.ModuleList(
-            _operation(op, L, c_in if src == 0 else c_out, c_out) for op, (_, src) in zip(arch.op_names, EDGES)
-        )
+        self.edges = nn.ModuleList(edges)
+        if len(self.edges) != len(EDGES):
+            raise ValueError(f"an NB201 cell has {len(EDGES)} edges, got {len(self.edges)} modules")
+
+    @classmethod
+    def of(cls, arch: Arch, L: Layers, c_in: int, c_out: int) -> Cell:
+        return cls(operation(op, L, i, o) for op, (i, o) in zip(arch.op_names, edge_widths(c_in, c_out)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -151,7 +172,7 @@ class ResidualBlock(nn.Module):
     """NB201's ResNetBasicblock between stages, at stride 2: two ReLU-conv-BN plus a shortcut of
     average pooling and a 1x1 conv that matches the new width."""
 
-    def __init__(self, L: _Layers, c_in: int, c_out: int):
+    def __init__(self, L: Layers, c_in: int, c_out: int):
         super().__init__()
         self.conv_a = ReLUConvBN(L, c_in, c_out, 3, 2)
         self.conv_b = ReLUConvBN(L, c_out, c_out, 3, 1)
@@ -164,19 +185,25 @@ class ResidualBlock(nn.Module):
 
 
 class Network(nn.Module):
-    """Stem, three stages of N cells with two residual blocks between them, and a head."""
+    """Stem, three stages of N cells with two widening blocks between them, and a head.
 
-    def __init__(self, arch: Arch, spec: Spec, C: int, N: int):
+    `cell(L, c_in, c_out)` makes every cell, in order (including the widening cells of the dense
+    skeletons): `build` passes `Cell.of` for one architecture.
+    """
+
+    def __init__(self, spec: Spec, C: int, N: int, cell: CellFactory):
         super().__init__()
+        if C < 1 or N < 1:
+            raise ValueError(f"C and N must be positive integers, got C={C}, N={N}")
         skeleton = _SPACE["skeletons"][spec.kind]
-        L = _Layers(spec.dims)
-        self.arch, self.spec, self.C, self.N = arch, spec, C, N
+        L = Layers(spec.dims)
+        self.spec, self.C, self.N = spec, C, N
         self.stem = nn.Sequential(L.conv(spec.in_channels, C, 3, padding=1, bias=False), L.bn(C))
         layers: list[nn.Module] = []
         for stage, width in enumerate((C, 2 * C, 4 * C)):
             if stage:
-                layers.append(self._widen(skeleton["between_stages"], arch, L, width // 2, width))
-            layers.extend(Cell(arch, L, width, width) for _ in range(N))
+                layers.append(self._widen(skeleton["between_stages"], cell, L, width // 2, width))
+            layers.extend(cell(L, width, width) for _ in range(N))
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(L.bn(4 * C), nn.ReLU(inplace=True))
         if skeleton["head"] == "global_linear":
@@ -189,11 +216,11 @@ class Network(nn.Module):
             raise ValueError(f"search_spaces/nb201.toml: skeleton {spec.kind!r} has unknown head {skeleton['head']!r}")
 
     @staticmethod
-    def _widen(kind: str, arch: Arch, L: _Layers, c_in: int, c_out: int) -> nn.Module:
+    def _widen(kind: str, cell: CellFactory, L: Layers, c_in: int, c_out: int) -> nn.Module:
         if kind == "residual":
             return ResidualBlock(L, c_in, c_out)
         if kind == "cell":
-            return Cell(arch, L, c_in, c_out)
+            return cell(L, c_in, c_out)
         raise ValueError(f"search_spaces/nb201.toml: unknown between_stages {kind!r}; expected 'residual' or 'cell'")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -202,6 +229,4 @@ class Network(nn.Module):
 
 def build(arch: ArchLike, spec: Spec, C: int = DEFAULT_C, N: int = DEFAULT_N) -> Network:
     """The network for `arch` (an Arch, NB201 string or official index) shaped for `spec`."""
-    if C < 1 or N < 1:
-        raise ValueError(f"C and N must be positive integers, got C={C}, N={N}")
-    return Network(Arch.parse(arch), spec, C, N)
+    return Network(spec, C, N, cell=partial(Cell.of, Arch.parse(arch)))

@@ -1,0 +1,85 @@
+"""What `nb360 search` writes: trials.csv, regret.png and best.json, from the runner's DataFrame
+(one row per query, columns `nb360.search.runner.COLUMNS`)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from nb360.search.runner import COLUMNS
+
+
+def write_outputs(trials, out: str | Path, title: str = "") -> dict[str, Path]:
+    """Write the three outputs into `out` (created if needed); returns their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"trials": out / "trials.csv", "regret": out / "regret.png", "best": out / "best.json"}
+    trials.to_csv(paths["trials"], index=False, columns=list(COLUMNS))
+    paths["best"].write_text(json.dumps(best_archs(trials), indent=2) + "\n")
+    plot_regret(trials, paths["regret"], title)
+    return paths
+
+
+def best_archs(trials) -> dict[str, dict[str, dict | None]]:
+    """For each algorithm and seed, the incumbent at the end of the search: the arch with the
+    lowest validation score (the first such query), with its scores; None if nothing scored."""
+    best: dict[str, dict[str, dict | None]] = {}
+    for (algo, seed), run in trials.groupby(["algo", "seed"], sort=False):
+        scored = run[np.isfinite(run["val"].to_numpy())]
+        if scored.empty:
+            best.setdefault(algo, {})[str(seed)] = None
+            continue
+        row = scored.loc[scored["val"].idxmin()]
+        best.setdefault(algo, {})[str(seed)] = {
+            "arch": row["arch"], "index": int(row["index"]), "trial": int(row["trial"]), "epochs": int(row["epochs"]),
+            "val": float(row["val"]), "test": float(row["test"]), "regret": float(run["regret"].iloc[-1]),
+        }
+    return best
+
+
+def regret_curves(trials, algo: str, x: str, grid: np.ndarray) -> np.ndarray:
+    """(seeds, len(grid)) the incumbent's regret of each seed's search after `x` (trial or
+    sim_seconds) reached each grid value; NaN before the first scored query and after the end of
+    the longest search."""
+    curves = []
+    for _, run in trials[trials["algo"] == algo].groupby("seed", sort=True):
+        xs, regret = run[x].to_numpy(dtype=float), run["regret"].to_numpy(dtype=float)
+        last = np.searchsorted(xs, grid, side="right") - 1  # the last query at or before each grid point
+        curves.append(np.where(last >= 0, regret[np.maximum(last, 0)], np.nan))
+    curves = np.array(curves)
+    # past the longest of these searches there is nothing to show (a search that ended earlier
+    # keeps its final incumbent until then)
+    curves[:, grid > trials.loc[trials["algo"] == algo, x].max()] = np.nan
+    return curves
+
+
+def plot_regret(trials, path: str | Path, title: str = "") -> None:
+    """Median and inter-quartile band of regret against queries and against simulated time,
+    one line per algorithm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    grids = {"trial": np.arange(1, int(trials["trial"].max()) + 1),
+             "sim_seconds": np.linspace(0.0, float(trials["sim_seconds"].max()), 300)}
+    for ax, (x, grid) in zip(axes, grids.items()):
+        for algo in trials["algo"].unique():
+            curves = regret_curves(trials, algo, x, grid)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before any score
+                q25, median, q75 = np.nanpercentile(curves, [25, 50, 75], axis=0)
+            line, = ax.plot(grid, median, label=f"{algo} ({len(curves)} seeds)")
+            ax.fill_between(grid, q25, q75, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xlabel("queries" if x == "trial" else "simulated training time (s)")
+        ax.set_ylabel("test regret of the incumbent")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(title or "regret: median and inter-quartile range over seeds")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+

@@ -1,0 +1,186 @@
+"""The in-process tabular runner: a searcher against a table, in simulated training time.
+
+Each query is one simulated training run, with `Benchmark.simulate`'s semantics: the asked arch,
+trained for the asked number of epochs (a multi-fidelity searcher's budget; else the table's
+full length), gives the validation score and the cumulative training seconds at that epoch of one
+seed's run, drawn at random (a fresh training run, as NATS-Bench's `simulate_train_eval` draws
+one with `is_random=True`). The seed is drawn among the runs the table has for that arch; an arch
+without a finished run scores NaN (told to the searcher as inf) and costs no time. Every query is
+charged in full, from scratch, as NATS-Bench charges it. The search stops after `queries` queries
+or once the simulated clock has reached `time_budget` seconds (the query that crosses it counts, as
+in NATS-Bench's loops `while total_time < time_budget`), whichever comes first.
+
+The searcher is told validation scores only. Test scores are for the record: `regret` is the test
+score (final epoch, mean over seeds) of the incumbent, the arch with the lowest validation score
+seen so far, minus the table's best test score.
+
+Speed: the table is read once into per-epoch Python lists (no pandas, no h5py, no NumPy scalars in
+the loop), and the loop does a dict lookup, a list lookup and the searcher's own work per query.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from nb360.search import Algo, make_searcher, searcher_class, searcher_parameters
+from nb360.search.base import Searcher
+from nb360.search.space import UniformStream, all_archs, index_by_arch
+from nb360.table.benchmark import Benchmark
+
+COLUMNS = ("algo", "seed", "trial", "arch", "index", "epochs", "val", "test", "sim_seconds", "regret")
+_NAN = float("nan")
+
+
+class TabularSimulator:
+    """A table prepared for simulation: for every epoch asked so far, each arch's finished runs as
+    (validation score, training seconds) pairs, and each arch's final test score."""
+
+    def __init__(self, benchmark: Benchmark):
+        self.benchmark = benchmark
+        self.epochs = benchmark.epochs
+        test = benchmark.final("test_metric")
+        if not np.isfinite(test).any():
+            raise ValueError(f"{benchmark.path}: no finished run has a test score; regret cannot be measured")
+        self.test: list[float] = test.tolist()
+        self.best_test = float(np.nanmin(test))
+        self._runs: dict[int, list[list[tuple[float, float]]]] = {}
+
+    def runs(self, epochs: int) -> list[list[tuple[float, float]]]:
+        """For each official index, the (val, seconds) of every finished run after `epochs`."""
+        if epochs not in self._runs:
+            if not 1 <= epochs <= self.epochs:
+                raise ValueError(f"a trial asked for {epochs} epochs; the table {self.benchmark.path} has 1..{self.epochs}")
+            val = self.benchmark.at_epoch("val_metric", epochs).tolist()
+            seconds = np.nan_to_num(self.benchmark.at_epoch("train_seconds", epochs), nan=0.0).tolist()
+            self._runs[epochs] = [[(v, s) for v, s in zip(vs, ss) if v == v] for vs, ss in zip(val, seconds)]
+        return self._runs[epochs]
+
+
+@dataclass
+class Trace:
+    """One search's queries, column by column (the rows of trials.csv without algo, seed, arch)."""
+
+    index: list[int] = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)
+    val: list[float] = field(default_factory=list)
+    test: list[float] = field(default_factory=list)
+    sim_seconds: list[float] = field(default_factory=list)
+    regret: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def run(searcher: Searcher, sim: TabularSimulator, rng: np.random.Generator, queries: int | None = None,
+        time_budget: float | None = None) -> Trace:
+    """Run `searcher` against the table until `queries` queries or `time_budget` simulated seconds."""
+    if queries is None and time_budget is None:
+        raise ValueError("give a budget: a number of queries, a time budget in simulated seconds, or both")
+    if (queries is not None and queries < 1) or (time_budget is not None and not time_budget > 0):
+        raise ValueError(f"budgets must be positive, got queries={queries}, time_budget={time_budget}")
+    if time_budget is not None and not np.isfinite(sim.benchmark.at_epoch("train_seconds")).any():
+        raise ValueError(f"{sim.benchmark.path}: no training times in this table; use a budget in queries")
+    max_queries = math.inf if queries is None else queries
+    max_seconds = math.inf if time_budget is None else time_budget
+    ask, tell = searcher.ask_trial, searcher.tell
+    lookup, test, best_test, full = index_by_arch(), sim.test, sim.best_test, sim.epochs
+    runs_by_epochs: dict[int, list] = {}
+    draw = UniformStream(rng).uniform
+    trace = Trace()
+    indices, epochs_col, vals, tests, clocks, regrets = (trace.index, trace.epochs, trace.val, trace.test,
+                                                         trace.sim_seconds, trace.regret)
+    best_val, regret, clock, n = math.inf, _NAN, 0.0, 0
+    while n < max_queries and clock < max_seconds:
+        trial = ask()
+        arch, budget = trial.arch, trial.budget
+        try:
+            index = lookup[arch]
+        except (KeyError, TypeError):
+            raise ValueError(f"{searcher!r} asked for {arch!r}; a searcher asks for nb360 Arch values") from None
+        epochs = full if budget is None else budget
+        runs = runs_by_epochs.get(epochs)
+        if runs is None:
+            runs = runs_by_epochs[epochs] = sim.runs(epochs)
+        seeds = runs[index]
+        if seeds:
+            val, seconds = seeds[0] if len(seeds) == 1 else seeds[int(draw() * len(seeds))]
+        else:
+            val, seconds = _NAN, 0.0
+        clock += seconds
+        tell(arch, val if val == val else math.inf, budget)
+        if val < best_val:
+            best_val, regret = val, test[index] - best_test
+        n += 1
+        indices.append(index)
+        epochs_col.append(epochs)
+        vals.append(val)
+        tests.append(test[index])
+        clocks.append(clock)
+        regrets.append(regret)
+    return trace
+
+
+def search_rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for the searcher and for the simulated training runs of one seed,
+    so that the same searcher seed sees the same draws whatever the other one does."""
+    searcher_seq, sim_seq = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(searcher_seq), np.random.default_rng(sim_seq)
+
+
+def proxy_column(benchmark: Benchmark, name: str) -> np.ndarray:
+    """A zero-cost proxy column of the table (higher is better), or params / flops as the trivial
+    baselines."""
+    df = benchmark.df
+    for column in (f"proxy_{name}", name if name in ("params", "flops") else None):
+        if column in df.columns:
+            values = df[column].to_numpy(dtype=np.float64)
+            if not np.isfinite(values).any():
+                raise ValueError(f"{benchmark.path}: column {column!r} has no values")
+            return values
+    known = [c.removeprefix("proxy_") for c in df.columns if c.startswith("proxy_")] + ["params", "flops"]
+    raise ValueError(f"{benchmark.path}: no proxy {name!r}; this table has: {', '.join(known)}")
+
+
+def run_search(benchmark: Benchmark, algo: Algo, seed: int, queries: int | None = None,
+               time_budget: float | None = None, proxy: str | np.ndarray | Callable | None = None,
+               sim: TabularSimulator | None = None, **options) -> Trace:
+    """Run `algo` (a registered name such as "re", or a Searcher class) for one seed. `proxy` (a
+    table column name, an array or a function) is given to the algorithms that take one (zc-re,
+    zc-ls); `options` go to the algorithm's constructor (e.g. population_size=50)."""
+    sim = sim or TabularSimulator(benchmark)
+    searcher_rng, sim_rng = search_rngs(seed)
+    context = dict(options, max_epochs=benchmark.epochs)
+    if "proxy" in searcher_parameters(algo):
+        context["proxy"] = proxy_column(benchmark, proxy) if isinstance(proxy, str) else proxy
+    searcher = make_searcher(algo, searcher_rng, **context)
+    return run(searcher, sim, sim_rng, queries=queries, time_budget=time_budget)
+
+
+def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], queries: int | None = None,
+             time_budget: float | None = None, proxy: str | np.ndarray | Callable | None = None,
+             progress: bool = True):
+    """Every algorithm for every seed: a DataFrame with the columns of `COLUMNS`, one row per query."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    # bad input fails before any work: an unknown name, a proxy the table lacks
+    for algo in algos:
+        searcher_class(algo)
+    if isinstance(proxy, str) and any("proxy" in searcher_parameters(algo) for algo in algos):
+        proxy = proxy_column(benchmark, proxy)
+    sim = TabularSimulator(benchmark)
+    strings = [str(a) for a in all_archs()]
+    frames = []
+    jobs = [(algo, seed) for algo in algos for seed in seeds]
+    for algo, seed in tqdm(jobs, desc="search", unit="run", disable=not progress):
+        trace = run_search(benchmark, algo, seed, queries=queries, time_budget=time_budget, proxy=proxy, sim=sim)
+        frames.append(pd.DataFrame({
+            "algo": algo if isinstance(algo, str) else algo.__name__, "seed": seed, "trial": np.arange(1, len(trace) + 1),
+            "arch": [strings[i] for i in trace.index], "index": trace.index, "epochs": trace.epochs,
+            "val": trace.val, "test": trace.test, "sim_seconds": trace.sim_seconds, "regret": trace.regret,
+        }, columns=list(COLUMNS)))
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,127 @@
+import math
+
+import numpy as np
+import pytest
+
+from nb360.search import Searcher, Trial
+from nb360.search.random import RandomSearch
+from nb360.search.runner import TabularSimulator, run, run_many, run_search, search_rngs
+from nb360.spaces.nb201 import Arch
+
+
+class Spy(RandomSearch):
+    """Random search that records everything it is told."""
+
+    def __init__(self, rng=0):
+        super().__init__(rng)
+        self.told = []
+
+    def tell(self, arch, score, budget=None):
+        self.told.append((arch.index, score, budget))
+
+
+def _simulated_values(bench, index, epochs):
+    return {bench.simulate(index, epochs, seed=s) for s in bench.seeds}
+
+
+def test_each_query_is_a_simulated_run_of_one_seed(synthetic):
+    trace = run_search(synthetic, "rs", seed=0, queries=300)
+    clock = 0.0
+    for i, e, val, seconds in zip(trace.index, trace.epochs, trace.val, trace.sim_seconds):
+        assert e == synthetic.epochs
+        charged = seconds - clock
+        assert any(val == pytest.approx(v, abs=1e-6) and charged == pytest.approx(s, abs=1e-4)
+                   for v, s in _simulated_values(synthetic, i, e))
+        clock = seconds
+    # both seeds' runs get drawn
+    per_seed = [synthetic.simulate(i, seed=0)[0] for i in trace.index]
+    assert 0 < sum(v == pytest.approx(p, abs=1e-7) for v, p in zip(trace.val, per_seed)) < len(per_seed)
+
+
+def test_the_searcher_is_told_validation_scores_never_test(synthetic):
+    spy = Spy(0)
+    sim = TabularSimulator(synthetic)
+    trace = run(spy, sim, np.random.default_rng(0), queries=500)
+    assert [(i, v) for i, v, _ in spy.told] == list(zip(trace.index, trace.val))
+    tests = synthetic.at_epoch("test_metric")
+    for (i, score, _), test in zip(spy.told, trace.test):
+        assert score not in tests[i].tolist() and score != test  # the synthetic table's test differs from val
+
+
+def test_regret_is_the_incumbents_test_regret(synthetic):
+    trace = run_search(synthetic, "re", seed=4, queries=200)
+    best_test = np.nanmin(synthetic.final("test_metric"))
+    for n in (1, 10, 57, 200):
+        incumbent = trace.index[int(np.argmin(trace.val[:n]))]
+        assert trace.regret[n - 1] == pytest.approx(synthetic.regret(incumbent), abs=1e-9)
+        assert trace.regret[n - 1] == pytest.approx(synthetic.final("test_metric")[incumbent] - best_test)
+    for n in range(1, len(trace)):  # the incumbent changes only when a validation score improves
+        if trace.regret[n] != trace.regret[n - 1]:
+            assert trace.val[n] < min(trace.val[:n])
+
+
+def test_a_seed_reproduces_a_search(synthetic):
+    a, b = (run_search(synthetic, "re", seed=7, queries=150) for _ in range(2))
+    assert a == b
+    assert run_search(synthetic, "re", seed=8, queries=150).index != a.index
+    assert search_rngs(3)[0].random() != search_rngs(3)[1].random()
+
+
+def test_time_budget_stops_at_the_query_that_crosses_it(synthetic):
+    trace = run_search(synthetic, "rs", seed=1, time_budget=500.0)
+    assert trace.sim_seconds[-2] < 500.0 <= trace.sim_seconds[-1]
+    both = run_search(synthetic, "rs", seed=1, time_budget=500.0, queries=5)
+    assert len(both) == 5 and both.index == trace.index[:5]
+
+
+def test_missing_archs_score_nan_cost_nothing_and_are_told_inf(nats):
+    spy = Spy(2)
+    trace = run(spy, TabularSimulator(nats), np.random.default_rng(0), queries=3000)
+    have_runs = set(np.flatnonzero(np.isfinite(nats.at_epoch("val_metric")).any(axis=1)).tolist())
+    first_hit = next(n for n, i in enumerate(trace.index) if i in have_runs)
+    assert all(math.isnan(r) for r in trace.regret[:first_hit]) and not math.isnan(trace.regret[first_hit])
+    clock = 0.0
+    for (i, told, _), val, seconds in zip(spy.told, trace.val, trace.sim_seconds):
+        if i in have_runs:
+            assert told == val and seconds > clock
+            assert val in {v for v, _ in _simulated_values(nats, i, None)}
+        else:
+            assert math.isnan(val) and told == math.inf and seconds == clock
+        clock = seconds
+    # an arch that ran seed 777 only always gets that run
+    single = [i for i in trace.index if i in have_runs and np.isnan(nats.at_epoch("val_metric")[i, 1])]
+    assert single and all(trace.val[trace.index.index(i)] == nats.simulate(i, seed=777)[0] for i in single)
+
+
+def test_bad_budgets_and_bad_trials(synthetic):
+    sim = TabularSimulator(synthetic)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="give a budget"):
+        run(RandomSearch(0), sim, rng)
+    with pytest.raises(ValueError, match="budgets must be positive"):
+        run(RandomSearch(0), sim, rng, queries=0)
+
+    class TooLong(Searcher):
+        def ask_trial(self):
+            return Trial(Arch.from_index(0), 99)
+
+    with pytest.raises(ValueError, match="asked for 99 epochs; the table .* has 1..4"):
+        run(TooLong(), sim, rng, queries=3)
+
+    class Strings(Searcher):
+        def ask(self):
+            return "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+    with pytest.raises(ValueError, match="a searcher asks for nb360 Arch values"):
+        run(Strings(), sim, rng, queries=3)
+
+
+def test_run_many_frame(synthetic):
+    trials = run_many(synthetic, ["rs", "ls"], seeds=[0, 1, 2], queries=20, progress=False)
+    assert list(trials.columns) == ["algo", "seed", "trial", "arch", "index", "epochs", "val", "test", "sim_seconds",
+                                    "regret"]
+    assert len(trials) == 120 and trials.groupby(["algo", "seed"]).size().eq(20).all()
+    row = trials.iloc[7]
+    assert Arch.from_str(row["arch"]).index == row["index"]
+    again = run_search(synthetic, "ls", seed=2, queries=20)
+    assert trials[(trials.algo == "ls") & (trials.seed == 2)]["index"].tolist() == again.index
