@@ -376,6 +376,12 @@ def generate(
     return paths
 
 
+def write_fake(root: str | os.PathLike, n: int = 12, seed: int = 0) -> list[Path]:
+    """The small stand-in that ``nb360 data fake darcyflow`` writes: no fake at all, a real generation
+    of ``n`` samples per file, solved and stored at the task's 85 x 85 grid."""
+    return generate(root, n=n, resolution=85, solver_resolution=85, seed=seed, progress=False)
+
+
 def _check_finished(path: Path, n: int, resolution: int) -> None:
     """Accepts an existing file only if it is what this call would write; never overwrites it."""
     try:

@@ -51,6 +51,14 @@ class Task:
     def metric_name(self) -> str:
         return self.card["metric"]
 
+    @classmethod
+    def from_card(cls, card: dict, splits: "Splits", loss: Callable, metric: Callable) -> "Task":  # noqa: F821
+        """A task whose network spec (kind, channels, shape, outputs) and batch size are the card's."""
+        from nb360.spaces.network import Spec
+
+        spec = Spec(card["kind"], card["in_channels"], tuple(card["in_shape"]), card["out_size"])
+        return cls(card["name"], card, splits, loss, metric, spec, card["batch_size"])
+
 
 def load_task(name: str, data_root: str | os.PathLike | None = None, **options) -> Task:
     """Load task `name` from the files under the data root; `options` go to the task's loader
