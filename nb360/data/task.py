@@ -8,6 +8,7 @@ the `data_root` argument, else `$NB360_DATA`, else `~/.nb360/data`.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,11 @@ def load_task(name: str, data_root: str | os.PathLike | None = None, **options) 
     (e.g. `resolution=` for darcyflow)."""
     card = cards.load("tasks", name)
     module = importlib.import_module(f"nb360.data.{card['loader']}")
+    accepted = inspect.signature(module.make_task).parameters
+    unknown = sorted(set(options) - set(list(accepted)[2:]))
+    if unknown:
+        takes = ", ".join(list(accepted)[2:]) or "none"
+        raise ValueError(f"task {name!r} takes no option {', '.join(unknown)} (its options: {takes})")
     return module.make_task(card, resolve_data_root(data_root), **options)
 
 

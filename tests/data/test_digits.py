@@ -25,3 +25,10 @@ def test_a_cell_learns_the_digits():
                   task.spec, C=8, N=1)
     records = fit(model, task.splits, task.loss, task.metric, epochs=3, batch_size=task.batch_size, seed=0, progress=False)
     assert records[-1]["val_metric"] < 0.5  # chance is 0.9
+
+
+def test_an_option_the_task_does_not_take_is_a_clear_error():
+    import pytest
+
+    with pytest.raises(ValueError, match=r"task 'digits' takes no option resolution \(its options: none\)"):
+        load_task("digits", resolution=15)
