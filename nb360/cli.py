@@ -54,11 +54,59 @@ _non_negative = _int_at_least(0)
 def _cmd_tasks(args: argparse.Namespace) -> None:
     from nb360.data import resolve_data_root, task_status
 
+    if args.baselines:
+        _print_baselines()
+        return
     print(f"data root: {resolve_data_root(args.data_root)}")
     rows = task_status(args.data_root)
-    print(f"{'task':<12} {'kind':<11} {'input':<14} {'output':<8} {'metric':<22} files")
+    print(f"{'task':<12} {'kind':<11} {'input':<14} {'output':<8} {'metric':<27} files")
     for r in rows:
-        print(f"{r['name']:<12} {r['kind']:<11} {r['input']:<14} {r['output']:<8} {r['metric']:<22} {r['files']}")
+        print(f"{r['name']:<12} {r['kind']:<11} {r['input']:<14} {r['output']:<8} {r['metric']:<27} {r['files']}")
+
+
+def _print_baselines() -> None:
+    """The [baselines] tables of the task cards: one row per task, one column per method."""
+    from nb360 import cards
+
+    rows = {}
+    for name in cards.names("tasks"):
+        card = cards.load("tasks", name)
+        results = {method: value for method, value in card.get("baselines", {}).items() if isinstance(value, list)}
+        if results:
+            rows[name] = (card["metric"], results)
+    methods = list(dict.fromkeys(method for _, results in rows.values() for method in results))
+    print("NAS-Bench-360 baselines (arXiv:2110.05668; README images/baselines.png): test error, mean±std over "
+          "three seeds, in each task's metric (lower is better)")
+    print(f"{'task':<11} {'metric':<27}" + "".join(f" {m:>15}" for m in methods))
+    for name, (metric, results) in rows.items():
+        cells = [f"{results[m][0]:g}±{results[m][1]:g}" if m in results else "-" for m in methods]
+        print(f"{name:<11} {metric:<27}" + "".join(f" {c:>15}" for c in cells))
+
+
+def _cmd_data_fake(args: argparse.Namespace) -> None:
+    import importlib
+
+    from nb360 import cards
+
+    names = [n for n in cards.names("tasks") if cards.load("tasks", n).get("benchmark") != "extra"] \
+        if args.task == "all" else [args.task]
+    out = Path(args.out)
+    writers = []
+    for name in names:  # check every task before writing any
+        card = cards.load("tasks", name)
+        existing = sorted(str(p.relative_to(out)) for pattern in card["files"] for p in out.glob(pattern))
+        if existing and not args.overwrite:
+            raise FileExistsError(f"{out}: {name} files are already there ({', '.join(existing)}); fake data would "
+                                  "replace them. Choose another --out, or pass --overwrite")
+        writer = getattr(importlib.import_module(f"nb360.data.{card['loader']}"), "write_fake", None)
+        if writer is None:
+            raise ValueError(f"task {name!r} has no fake-data writer (its loader nb360.data.{card['loader']} reads "
+                             "data that needs none)")
+        writers.append(writer)
+    for writer in writers:
+        paths = writer(out, **({"n": args.n} if args.n else {}), seed=args.seed)
+        for path in [paths] if isinstance(paths, (str, Path)) else paths:
+            print(path)
 
 
 def _cmd_data_generate(args: argparse.Namespace) -> None:
@@ -80,13 +128,20 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from nb360.spaces.network import build
     from nb360.train import fit, seed_everything
 
-    arch = Arch.parse(args.arch)
+    arch = Arch.parse(args.arch) if args.model is None else None
     options = {"resolution": args.resolution} if args.resolution else {}
     task = load_task(args.task, data_root=args.data_root, **options)
     seed_everything(args.seed)
-    model = build(arch, task.spec, C=args.C, N=args.N)
+    if arch is None:  # --model wrn: NAS-Bench-360's hand-designed baseline instead of a cell
+        from nb360.spaces.wrn import build_wrn
+
+        model = build_wrn(task.spec)
+        described, run_name = f"{args.model} ({type(model).__name__}, NAS-Bench-360's baseline network)", args.model
+    else:
+        model = build(arch, task.spec, C=args.C, N=args.N)
+        described, run_name = f"{arch} (index {arch.index}), C={args.C} N={args.N}", str(arch.index)
     batch_size = args.batch_size or task.batch_size
-    print(f"{task.name}: {arch} (index {arch.index}), C={args.C} N={args.N}, "
+    print(f"{task.name}: {described}, "
           f"{count_params(model):,} params, {count_flops(model, task.spec.input_shape) / 1e6:.2f} MFLOPs, "
           f"{len(task.train)}/{len(task.val)}/{len(task.test)} train/val/test, batch {batch_size}")
     print(f"{'epoch':>5} {'train_loss':>11} {'train_' + task.metric_name:>18} {'val':>10} {'test':>10} {'seconds':>8}")
@@ -97,10 +152,11 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     records = fit(model, task.splits, task.loss, task.metric, epochs=args.epochs, batch_size=batch_size,
                   lr=args.lr, seed=args.seed, callback=show, checkpoint=args.checkpoint)
-    config = {"task": task.name, "arch": str(arch), "index": arch.index, "C": args.C, "N": args.N,
-              "epochs": args.epochs, "batch_size": batch_size, "lr": args.lr, "seed": args.seed,
-              "metric": task.metric_name, "resolution": task.spec.in_shape}
-    out = Path(args.out or f"runs/{task.name}-{arch.index}-seed{args.seed}.json")
+    network = {"model": args.model, "arch": None, "index": None, "C": None, "N": None} if arch is None else \
+        {"model": "nb201", "arch": str(arch), "index": arch.index, "C": args.C, "N": args.N}
+    config = {"task": task.name, **network, "epochs": args.epochs, "batch_size": batch_size, "lr": args.lr,
+              "seed": args.seed, "metric": task.metric_name, "resolution": task.spec.in_shape}
+    out = Path(args.out or f"runs/{task.name}-{run_name}-seed{args.seed}.json")
     _write_records(out, config, records)
     print(f"records: {out} and {out.with_suffix('.csv')}")
 
@@ -187,9 +243,31 @@ def _cmd_precompute(args: argparse.Namespace) -> None:
     print(", ".join(f"{k}={v}" for k, v in summary.items()))
 
 
+def _cmd_proxies(args: argparse.Namespace) -> None:
+    from nb360.table.proxy_columns import build_proxy_columns
+
+    archs = int(args.archs) if args.archs.isdigit() else args.archs
+    summary = build_proxy_columns(args.table, names=args.proxies, data_root=args.data_root, batch_size=args.batch_size,
+                                  seed=args.seed, archs=archs, overwrite=args.overwrite, threads=args.threads)
+    summary["proxies"] = ",".join(summary["proxies"])
+    print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+
+
+# Ray Tune's own searchers (nb360.search.ray_tune.TUNE_SEARCHERS), named here because importing
+# Ray Tune takes seconds
+_TUNE_SEARCHERS = ("optuna", "hyperopt")
+
+
 def _cmd_search(args: argparse.Namespace) -> None:
-    # one function per backend; "table" runs in-process against a precomputed table
-    {"table": _search_table}[args.backend](args)
+    # one function per backend; "table" runs in-process against a precomputed table, "ray" on Ray Tune
+    if args.seeds is None:
+        args.seeds = 10 if args.backend == "table" else 1
+    tune_only = [a for a in args.algo if a in _TUNE_SEARCHERS]
+    if args.backend == "table" and tune_only:
+        raise ValueError(f"{', '.join(tune_only)}: Ray Tune's own searchers run with --backend ray")
+    if args.backend == "table" and args.task is not None:
+        raise ValueError("--task trains every trial, on Ray Tune: add --backend ray")
+    {"table": _search_table, "ray": _search_ray}[args.backend](args)
 
 
 def _search_table(args: argparse.Namespace) -> None:
@@ -216,13 +294,182 @@ def _search_table(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _search_ray(args: argparse.Namespace) -> None:
+    from nb360.search.ray_tune import search_table, search_task, summarize, write_outputs
+
+    if args.time_budget is not None:
+        raise ValueError("--time-budget counts the table backend's simulated seconds; with --backend ray give --trials")
+    common = dict(algos=args.algo, seeds=range(args.seeds), trials=args.budget or 100, scheduler=args.scheduler,
+                  address=args.address, num_cpus=args.num_cpus, max_failures=args.max_failures,
+                  storage=Path(args.out).resolve() / "tune")
+    start = time.perf_counter()
+    if args.task is not None:
+        trials = search_task(args.task, epochs=args.epochs, C=args.C, N=args.N, batch_size=args.batch_size,
+                             lr=args.lr, resolution=args.resolution, data_root=args.data_root, **common)
+        title = f"{args.task}: trained {args.epochs} epochs, C={args.C} N={args.N}"
+    else:
+        from nb360.table.benchmark import Benchmark
+
+        b = Benchmark.load(args.table)
+        trials = search_table(b, proxy=args.proxy, **common)
+        title = f"{b.task} ({b.path.name}): looked up"
+    paths = write_outputs(trials, args.out, title=f"{title}, {common['trials']} Tune trials, {args.seeds} seeds")
+    print(summarize(trials, title, time.perf_counter() - start))
+    for path in paths.values():
+        print(path)
+
+
+def _cmd_hypotheses(args: argparse.Namespace) -> None:
+    from nb360 import hypotheses
+
+    # only the options given reach the questions; each question keeps its own defaults
+    options = {key: getattr(args, key) for key in ("top", "seed", "algos", "budget", "seeds", "trials")
+               if getattr(args, key) is not None}
+    if args.costs is not None:
+        options["costs"] = None if args.costs == "none" else args.costs
+    if args.name != "all":
+        if args.doc is not None:
+            raise ValueError("--doc gathers the summaries of every question: use it with `nb360 hypotheses all`")
+        report = hypotheses.run(args.name, args.out, tables=args.tables, **options)
+        print(report.answer)
+        print(report.summary)
+        return
+    if args.tables is not None:
+        raise ValueError("`all` asks each question of its own default tables; give --tables to one question at a time")
+    reports, failed = hypotheses.run_all(args.out, doc=args.doc, **options)
+    for report in reports:
+        print(report.summary)
+    if args.doc is not None:
+        print(args.doc)
+    if failed:
+        raise ValueError("not answered: " + "; ".join(f"{name}: {error}" for name, error in failed.items()))
+
+
+def _require(args: argparse.Namespace, names: Sequence[str], hint: str = "") -> None:
+    missing = [f"--{name}" for name in names if getattr(args, name) is None]
+    if missing:
+        raise ValueError(f"{', '.join(missing)} required{hint}")
+
+
+def _w2s_task(args: argparse.Namespace):
+    from nb360.data import load_task
+
+    return load_task(args.task, data_root=args.data_root, **({"resolution": args.resolution} if args.resolution else {}))
+
+
+def _w2s_runs(task, teacher, student, args: argparse.Namespace, checkpoints: Path) -> list[dict]:
+    """run_w2s for seeds seed..seed+seeds-1, one printed line each; the reports as dicts."""
+    from nb360.w2s.protocol import run_w2s
+
+    reports = []
+    for seed in range(args.seed, args.seed + args.seeds):
+        r = run_w2s(task, teacher, student, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    aux_loss=getattr(args, "aux_loss", False), seed=seed, checkpoint_dir=checkpoints)
+        print(f"seed {seed}: weak {r.weak:.4f}  w2s {r.w2s:.4f}  ceiling {r.ceiling:.4f}  PGR {r.pgr:.3f}  "
+              f"({r.seconds:.0f} s)", flush=True)
+        reports.append(r.to_dict())
+    return reports
+
+
+def _cmd_w2s(args: argparse.Namespace) -> None:
+    from nb360.w2s.protocol import Net
+    from nb360.w2s.report import write_report
+    from nb360.w2s.search import best_from_file
+
+    _require(args, ("teacher", "student", "out"), " (or an action: search, synthetic)")
+    extra = {}
+    student = args.student
+    if student.endswith(".json") or Path(student).is_file():  # a search's best.json
+        student, extra["student_from"] = best_from_file(student, args.student_algo)
+    teacher = Net.of(args.teacher, args.teacher_C, args.teacher_N)
+    student = Net.of(student, args.C, args.N)
+    task = _w2s_task(args)
+    print(f"{task.name}: teacher {teacher.to_dict()}, student {student.to_dict()}, {args.epochs} epochs, "
+          f"test {task.metric_name} (lower is better)")
+    reports = _w2s_runs(task, teacher, student, args, Path(args.out) / "checkpoints")
+    paths = write_report(args.out, reports, extra)
+    s = json.loads(paths["json"].read_text())["summary"]
+    print("mean ± 95% CI: " + "  ".join(f"{k} {v['mean']:.4f} ± {v['ci95']:.4f}" for k, v in s.items()))
+    for path in paths.values():
+        print(path)
+
+
+def _cmd_w2s_search(args: argparse.Namespace) -> None:
+    from nb360.w2s.protocol import Net
+    from nb360.w2s.report import write_report
+    from nb360.w2s.search import search_student
+
+    _require(args, ("teacher", "out"))
+    task = _w2s_task(args)
+    teacher = Net.of(args.teacher, args.teacher_C, args.teacher_N)
+    out, checkpoints = Path(args.out), Path(args.out) / "checkpoints"
+    found = search_student(task, teacher, args.algo, args.budget, C=args.C, N=args.N, epochs=args.epochs,
+                           batch_size=args.batch_size, lr=args.lr, seed=args.seed, checkpoint_dir=checkpoints)
+    print(f"{args.algo}, {args.budget} trainings on the teacher's labels: student {found.best.arch} "
+          f"(index {found.best.arch.index}), disagreement with the teacher {found.best_score:.4f} on held-out B")
+    students = {"found": found.best, "default": Net.of(args.default_student, args.C, args.N)}
+    if args.table is not None:
+        from nb360.table.benchmark import Benchmark
+
+        b = Benchmark.load(args.table)
+        if b.task != task.name:
+            raise ValueError(f"--table {args.table} is a table of {b.task!r}, not of {task.name!r}")
+        students["table_best"] = Net.of(b.best("val_metric")[0], args.C, args.N)
+    summary = {"algo": args.algo, "budget": args.budget, "teacher": teacher.to_dict(), "trials": found.trials,
+               "students": {}}
+    for name, student in students.items():
+        print(f"{name} student {student.arch} (index {student.arch.index}):")
+        reports = _w2s_runs(task, teacher, student, args, checkpoints)
+        paths = write_report(out / name, reports, {"role": name})
+        summary["students"][name] = {**student.to_dict(), "report": str(paths["json"]),
+                                     **json.loads(paths["json"].read_text())["summary"]}
+    (out / "search.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{'student':<11} {'w2s':>8} {'ceiling':>8} {'PGR':>7}")
+    for name, s in summary["students"].items():
+        print(f"{name:<11} {s['w2s']['mean']:>8.4f} {s['ceiling']['mean']:>8.4f} {s['pgr']['mean']:>7.3f}")
+    print(out / "search.json")
+
+
+def _cmd_w2s_synthetic(args: argparse.Namespace) -> None:
+    from nb360.w2s.report import write_synthetic
+    from nb360.w2s.synthetic import density_sweep, source_selection
+
+    sweep = density_sweep(args.densities, args.seeds, n=args.n)
+    selection = source_selection(seeds=args.seeds, budget=args.budget, batch_size=args.batch_size,
+                                 n_per_source=args.n_per_source)
+    print(sweep.groupby("density")[["weak_acc", "w2s_acc", "ceiling_acc", "pgr", "overlap_precision",
+                                    "overlap_recall"]].mean().to_string(float_format="%.3f"))
+    print(selection.groupby("policy", sort=False)[["true_density", "detected_density", "richest_share"]]
+          .mean().to_string(float_format="%.3f"))
+    for path in write_synthetic(args.out, sweep, selection).values():
+        print(path)
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0,0.1,0.2, got {text!r}") from None
+    if not values or not all(0 <= v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected fractions in [0, 1], got {text!r}")
+    return values
+
+
+def _name_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names or paths, got {text!r}")
+    return names
+
+
 def _algo_list(text: str) -> list[str]:
     from nb360.search import SEARCHERS
 
     algos = [a.strip() for a in text.split(",") if a.strip()]
-    unknown = [a for a in algos if a not in SEARCHERS]
+    known = [*SEARCHERS, *_TUNE_SEARCHERS]
+    unknown = [a for a in algos if a not in known]
     if not algos or unknown or len(set(algos)) != len(algos):
-        raise argparse.ArgumentTypeError(f"expected distinct names among {', '.join(SEARCHERS)}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected distinct names among {', '.join(known)}, got {text!r}")
     return algos
 
 
@@ -242,12 +489,35 @@ def _data_root_option(p: argparse.ArgumentParser) -> None:
                    help="where task files live (default: $NB360_DATA, else ~/.nb360/data)")
 
 
+# the densest cell: the default student of `nb360 w2s search`
+DEFAULT_STUDENT = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def _w2s_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by `nb360 w2s` and `nb360 w2s search`."""
+    p.add_argument("--task", default="darcyflow")
+    p.add_argument("--teacher", default=None, help="the weak teacher: NB201 string, official index, or wrn")
+    p.add_argument("--teacher-C", type=_positive, default=4, help="teacher's channels (default 4)")
+    p.add_argument("--teacher-N", type=_positive, default=1, help="teacher's cells per stage (default 1)")
+    p.add_argument("--C", type=_positive, default=16, help="student's channels of the first stage (default 16)")
+    p.add_argument("--N", type=_positive, default=5, help="student's cells per stage (default 5)")
+    p.add_argument("--epochs", type=_positive, default=20, help="epochs of each training (default 20)")
+    p.add_argument("--batch-size", type=_positive, default=None, help="default: the task's NB360 batch size")
+    p.add_argument("--lr", type=_positive_float, default=0.1)
+    p.add_argument("--seed", type=_non_negative, default=0, help="first seed (default 0)")
+    p.add_argument("--seeds", type=_positive, default=1, help="number of seeds, seed..seed+N-1 (default 1)")
+    p.add_argument("--resolution", type=_int_at_least(3), default=None, help="grid size, for tasks that have one (darcyflow)")
+    p.add_argument("--out", default=None, help="output folder (report.json, report.png, checkpoints/ to resume)")
+    _data_root_option(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nb360", description="Neural architecture search on diverse tasks (NAS-Bench-360, NB201 cells).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     p = sub.add_parser("tasks", help="the NAS-Bench-360 tasks and whether their files are under the data root")
+    p.add_argument("--baselines", action="store_true", help="print the paper's baseline results of each task instead")
     _data_root_option(p)
     p.set_defaults(func=_cmd_tasks)
 
@@ -269,10 +539,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
     g.add_argument("--out", default=None, help="output folder (default: the data root)")
     g.set_defaults(func=_cmd_data_generate)
+    g = data_sub.add_parser("fake", help="write a small stand-in data set in a task's published file format")
+    g.add_argument("task", help="a task name, or all (the ten NAS-Bench-360 tasks)")
+    g.add_argument("--out", required=True, help="output folder (use it as --data-root)")
+    g.add_argument("--n", type=_positive, default=None,
+                   help="size of the training file (samples; records for ecg; default: each task's own, tens)")
+    g.add_argument("--seed", type=_non_negative, default=0)
+    g.add_argument("--overwrite", action="store_true", help="replace files of the task already in --out")
+    g.set_defaults(func=_cmd_data_fake)
 
-    p = sub.add_parser("train", help="train one NB201 cell on a task and record every epoch")
+    p = sub.add_parser("train", help="train one NB201 cell (or the WRN baseline) on a task and record every epoch")
     p.add_argument("--task", default="darcyflow")
-    p.add_argument("--arch", required=True, help="NB201 string or official index")
+    network = p.add_mutually_exclusive_group(required=True)
+    network.add_argument("--arch", help="NB201 string or official index")
+    network.add_argument("--model", choices=("wrn",),
+                         help="a hand-designed network instead of a cell: wrn, NAS-Bench-360's WRN-16-4 baseline "
+                              "(its 1D ResNet for sequences; --C and --N do not apply)")
     p.add_argument("--epochs", type=_positive, default=200)
     p.add_argument("--C", type=_positive, default=16, help="channels of the first stage (default 16)")
     p.add_argument("--N", type=_positive, default=5, help="cells per stage (default 5)")
@@ -331,20 +613,103 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root_option(p)
     p.set_defaults(func=_cmd_precompute)
 
+    p = sub.add_parser("proxies", help="zero-cost proxies of every iso class of a table, stored as its columns; resumable")
+    p.add_argument("--table", required=True, help="shipped table name or path to an .h5 table")
+    p.add_argument("--proxies", default=None, help="comma-separated names (default: all, see nb360.proxies.PROXIES)")
+    p.add_argument("--batch-size", type=_int_at_least(2), default=64, help="training samples scored (default 64)")
+    p.add_argument("--seed", type=_non_negative, default=0, help="initial weights and the batch drawn (default 0)")
+    p.add_argument("--archs", default="all", help="all, a number N of iso classes, or a file of indices / arch strings")
+    p.add_argument("--overwrite", action="store_true", help="recompute the columns from scratch")
+    p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads (default 1)")
+    _data_root_option(p)
+    p.set_defaults(func=_cmd_proxies)
+
     p = sub.add_parser("search", help="run search algorithms for several seeds; trials.csv, regret.png, best.json")
     p.add_argument("--algo", type=_algo_list, default=["rs", "re"], help="comma-separated, e.g. rs,re,ls (default rs,re)")
-    p.add_argument("--backend", choices=("table",), default="table",
-                   help="table: in-process against a precomputed table, in simulated time (default)")
+    p.add_argument("--backend", choices=("table", "ray"), default="table",
+                   help="table: in-process against a precomputed table, in simulated time (default); ray: on Ray "
+                        "Tune, each trial training its cell on --task, or looking it up in --table without --task")
     p.add_argument("--table", default="nb201-darcyflow-mini", help="shipped table name or path to an .h5 table")
     p.add_argument("--budget", type=_positive, default=None,
                    help="queries per search (default 100, or unlimited when --time-budget is given)")
     p.add_argument("--time-budget", type=_positive_float, default=None,
                    help="simulated training seconds per search (stops at whichever budget ends first)")
-    p.add_argument("--seeds", type=_positive, default=10, help="number of seeds, 0..N-1 (default 10)")
+    p.add_argument("--seeds", type=_positive, default=None,
+                   help="number of seeds, 0..N-1 (default 10; 1 with --backend ray)")
     p.add_argument("--proxy", default="synflow",
                    help="zero-cost proxy column for zc-re / zc-ls (default synflow; params and flops also work)")
     p.add_argument("--out", required=True, help="output folder")
+    g = p.add_argument_group("--backend ray (algorithms: the above, and Ray Tune's optuna, hyperopt)")
+    g.add_argument("--task", default=None, help="train each trial's cell on this task (without it: look it up in --table)")
+    g.add_argument("--trials", dest="budget", metavar="N", type=_positive, default=None,
+                   help="trials per search, as --budget (default 100)")
+    g.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo",
+                   help="asha: stop poor trials early (ASHA over epochs); fifo: every trial runs its budget (default)")
+    g.add_argument("--epochs", type=_positive, default=12, help="epochs of a full trial (default 12)")
+    g.add_argument("--C", type=_positive, default=16, help="channels of the first stage (default 16)")
+    g.add_argument("--N", type=_positive, default=5, help="cells per stage (default 5)")
+    g.add_argument("--batch-size", type=_positive, default=None, help="default: the task's NB360 batch size")
+    g.add_argument("--lr", type=_positive_float, default=0.1)
+    g.add_argument("--resolution", type=_int_at_least(3), default=None, help="grid size, for tasks that have one (darcyflow)")
+    g.add_argument("--address", default=None, help="Ray cluster address ('auto' for a running cluster); default: a local one")
+    g.add_argument("--num-cpus", type=_positive, default=None, help="CPUs of the local Ray cluster")
+    g.add_argument("--max-failures", type=_non_negative, default=2,
+                   help="retries of a trial whose worker or node died (default 2)")
+    _data_root_option(g)
     p.set_defaults(func=_cmd_search)
+
+    from nb360.hypotheses import DOC_COMMAND, QUESTIONS
+
+    p = sub.add_parser("hypotheses", help="answer the benchmark's questions from tables: CSV, PNG and summary.md each")
+    p.add_argument("name", choices=[*QUESTIONS, "all"], help="a question, or all of them (on their default tables)")
+    p.add_argument("--tables", type=_name_list, default=None,
+                   help="comma-separated table names or paths (default: the shipped tables the question names)")
+    p.add_argument("--out", required=True, help="output folder (with all: one folder per question inside)")
+    p.add_argument("--doc", default=None, help=f"with all: gather the summaries into this page ({DOC_COMMAND})")
+    p.add_argument("--top", type=_positive_float, default=None, help="top fraction of top-k numbers (default 0.1)")
+    p.add_argument("--seed", type=_non_negative, default=None, help="locality: seed of its random pairs and walk (default 0)")
+    p.add_argument("--costs", default=None, help="size: cost file, name or path (default nb201-costs; 'none' leaves it out)")
+    p.add_argument("--algo", dest="algos", type=_algo_list, default=None,
+                   help="search-consistency: algorithms (default rs,re,ls,reinforce,bananas)")
+    p.add_argument("--budget", type=_positive, default=None, help="search-consistency: queries per search (default 100)")
+    p.add_argument("--seeds", type=_positive, default=None, help="search-consistency: seeds 0..N-1 (default 10)")
+    p.add_argument("--trials", type=_name_list, default=None,
+                   help="search-consistency: one trials.csv (or its folder) per table, read instead of searching")
+    p.set_defaults(func=_cmd_hypotheses)
+
+    from nb360.search import SEARCHERS as w2s_algos
+
+    p = sub.add_parser("w2s", help="weak-to-strong: weak teacher, student on its labels, ceiling, PGR; "
+                                   "actions search (a student from weak labels only), synthetic")
+    w2s_sub = p.add_subparsers(dest="w2s_command", metavar="ACTION", parser_class=_Parser)
+    _w2s_options(p)
+    p.add_argument("--student", default=None,
+                   help="NB201 string, official index, wrn (the task's baseline), or a best.json of `nb360 search`")
+    p.add_argument("--student-algo", default=None, help="with a best.json: take that algorithm's best (default: any)")
+    p.add_argument("--aux-loss", action="store_true", help="add the auxiliary confidence loss (classification)")
+    p.set_defaults(func=_cmd_w2s)
+    s = w2s_sub.add_parser("search", help="search the student on the teacher's labels only; PGR of the found, a "
+                                          "default and the table's best student")
+    _w2s_options(s)
+    # zc-re and zc-ls start from a table's zero-cost proxy column, which a search on weak labels lacks
+    s.add_argument("--algo", choices=sorted(a for a in w2s_algos if not a.startswith("zc-")), default="re",
+                   help="search algorithm (default re)")
+    s.add_argument("--budget", type=_positive, default=10, help="candidate trainings (default 10)")
+    s.add_argument("--default-student", default=DEFAULT_STUDENT,
+                   help="the student to compare with (default: the cell of nor_conv_3x3 on every edge)")
+    s.add_argument("--table", default=None, help="a table of the task: its best cell (by validation) is compared too")
+    s.set_defaults(func=_cmd_w2s_search)
+    s = w2s_sub.add_parser("synthetic", help="overlap density experiments on the synthetic problem: PGR, detection, "
+                                             "source selection (CSV + PNG each)")
+    s.add_argument("--densities", type=_float_list, default=[0.0, 0.05, 0.1, 0.2, 0.3],
+                   help="overlap densities (default 0,0.05,0.1,0.2,0.3)")
+    s.add_argument("--seeds", type=_positive, default=5, help="seeds 0..N-1 (default 5)")
+    s.add_argument("--n", type=_int_at_least(8), default=1000, help="training points, halves A + B (default 1000)")
+    s.add_argument("--budget", type=_positive, default=2000, help="points bought by source selection (default 2000)")
+    s.add_argument("--batch-size", type=_int_at_least(4), default=50, help="points per round (default 50)")
+    s.add_argument("--n-per-source", type=_positive, default=2500, help="points in each source (default 2500)")
+    s.add_argument("--out", required=True, help="output folder")
+    s.set_defaults(func=_cmd_w2s_synthetic)
 
     p = sub.add_parser("demo", help="generate Darcy Flow, train a few cells, print a table, draw a figure (~1-2 min)")
     p.add_argument("--out", default="nb360-demo", help="output folder (default ./nb360-demo)")
