@@ -147,7 +147,8 @@ class Bananas(Searcher):
             raise ValueError("num_init, k, num_ensemble, num_candidates, num_arches_to_mutate, layers, width, epochs "
                              "and mlp_batch_size must be >= 1, mutation_prob in (0, 1] and lr > 0")
         self.num_init, self.k, self.num_ensemble = num_init, k, num_ensemble
-        self.num_candidates, self.num_arches_to_mutate, self.mutation_prob = num_candidates, num_arches_to_mutate, mutation_prob
+        self.num_candidates, self.num_arches_to_mutate = num_candidates, num_arches_to_mutate
+        self.mutation_prob = mutation_prob
         self.acquisition = acquisition
         self.mlp = {"layers": layers, "width": width, "epochs": epochs, "batch_size": mlp_batch_size, "lr": lr}
         self.history: list[tuple[float, int]] = []  # (score, index) of every finite result told
