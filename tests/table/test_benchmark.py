@@ -163,3 +163,16 @@ def test_bulk_writes_equal_single_writes(tmp_path):
         np.testing.assert_array_equal(a["runs/status"][()], b["runs/status"][()])
         assert b["runs/status"][9, 0] == DONE and b["runs/error"][9, 0] in (b"", "")
         assert (b["runs/status"][()] == DONE).sum() == 4
+
+
+def test_at_epoch_gives_whole_read_only_columns(table):
+    b = Benchmark.load(table)
+    final, first = b.at_epoch("val_metric"), b.at_epoch("val_metric", 1)
+    assert final.shape == first.shape == (15625, 2) and not final.flags.writeable
+    assert final[0].tolist() == [12.5, 22.5] and first[0].tolist() == [10.5, 20.5]
+    assert np.isnan(final[6, 0]) and np.isnan(final[6, 1]) and first[6, 1] == 3.5  # a 2-epoch run has no epoch 3
+    assert b.at_epoch("train_seconds", 2)[5, 0] == 4.0
+    with pytest.raises(ValueError, match="unknown curve"):
+        b.at_epoch("accuracy")
+    with pytest.raises(ValueError, match="epoch must be in 1..3"):
+        b.at_epoch("val_metric", 4)
