@@ -46,6 +46,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
+_LR_HELP = "default: the task's (NB201's 0.1 unless its card names NAS-Bench-360's own, as psicov and cosmic do)"
 _positive = _int_at_least(1)
 _non_negative = _int_at_least(0)
 
@@ -151,10 +152,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
               f"{r['test_metric']:>10.5f} {r['train_seconds']:>8.1f}", flush=True)
 
     records = fit(model, task.splits, task.loss, task.metric, epochs=args.epochs, batch_size=batch_size,
-                  lr=args.lr, seed=args.seed, callback=show, checkpoint=args.checkpoint)
+                  lr=args.lr or task.lr, seed=args.seed, callback=show, checkpoint=args.checkpoint)
     network = {"model": args.model, "arch": None, "index": None, "C": None, "N": None} if arch is None else \
         {"model": "nb201", "arch": str(arch), "index": arch.index, "C": args.C, "N": args.N}
-    config = {"task": task.name, **network, "epochs": args.epochs, "batch_size": batch_size, "lr": args.lr,
+    config = {"task": task.name, **network, "epochs": args.epochs, "batch_size": batch_size, "lr": args.lr or task.lr,
               "seed": args.seed, "metric": task.metric_name, "resolution": task.spec.in_shape}
     out = Path(args.out or f"runs/{task.name}-{run_name}-seed{args.seed}.json")
     _write_records(out, config, records)
@@ -363,7 +364,7 @@ def _w2s_runs(task, teacher, student, args: argparse.Namespace, checkpoints: Pat
 
     reports = []
     for seed in range(args.seed, args.seed + args.seeds):
-        r = run_w2s(task, teacher, student, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        r = run_w2s(task, teacher, student, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr or task.lr,
                     aux_loss=getattr(args, "aux_loss", False), seed=seed, checkpoint_dir=checkpoints)
         print(f"seed {seed}: weak {r.weak:.4f}  w2s {r.w2s:.4f}  ceiling {r.ceiling:.4f}  PGR {r.pgr:.3f}  "
               f"({r.seconds:.0f} s)", flush=True)
@@ -404,7 +405,7 @@ def _cmd_w2s_search(args: argparse.Namespace) -> None:
     teacher = Net.of(args.teacher, args.teacher_C, args.teacher_N)
     out, checkpoints = Path(args.out), Path(args.out) / "checkpoints"
     found = search_student(task, teacher, args.algo, args.budget, C=args.C, N=args.N, epochs=args.epochs,
-                           batch_size=args.batch_size, lr=args.lr, seed=args.seed, checkpoint_dir=checkpoints)
+                           batch_size=args.batch_size, lr=args.lr or task.lr, seed=args.seed, checkpoint_dir=checkpoints)
     print(f"{args.algo}, {args.budget} trainings on the teacher's labels: student {found.best.arch} "
           f"(index {found.best.arch.index}), disagreement with the teacher {found.best_score:.4f} on held-out B")
     students = {"found": found.best, "default": Net.of(args.default_student, args.C, args.N)}
@@ -503,7 +504,7 @@ def _w2s_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--N", type=_positive, default=5, help="student's cells per stage (default 5)")
     p.add_argument("--epochs", type=_positive, default=20, help="epochs of each training (default 20)")
     p.add_argument("--batch-size", type=_positive, default=None, help="default: the task's NB360 batch size")
-    p.add_argument("--lr", type=_positive_float, default=0.1)
+    p.add_argument("--lr", type=_positive_float, default=None, help=_LR_HELP)
     p.add_argument("--seed", type=_non_negative, default=0, help="first seed (default 0)")
     p.add_argument("--seeds", type=_positive, default=1, help="number of seeds, seed..seed+N-1 (default 1)")
     p.add_argument("--resolution", type=_int_at_least(3), default=None, help="grid size, for tasks that have one (darcyflow)")
@@ -559,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--C", type=_positive, default=16, help="channels of the first stage (default 16)")
     p.add_argument("--N", type=_positive, default=5, help="cells per stage (default 5)")
     p.add_argument("--batch-size", type=_positive, default=None, help="default: the task's NB360 batch size")
-    p.add_argument("--lr", type=_positive_float, default=0.1)
+    p.add_argument("--lr", type=_positive_float, default=None, help=_LR_HELP)
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--resolution", type=_int_at_least(3), default=None, help="grid size, for tasks that have one (darcyflow)")
     p.add_argument("--checkpoint", default=None, help="save state here each epoch and resume from it")
@@ -606,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--C", type=_positive, default=16)
     p.add_argument("--N", type=_positive, default=5)
     p.add_argument("--batch-size", type=_positive, default=None, help="default: the task's NB360 batch size")
-    p.add_argument("--lr", type=_positive_float, default=0.1)
+    p.add_argument("--lr", type=_positive_float, default=None, help=_LR_HELP)
     p.add_argument("--resolution", type=_int_at_least(3), default=None, help="grid size, for tasks that have one (darcyflow)")
     p.add_argument("--address", default=None, help="Ray cluster address ('auto' for a running cluster); default: a local one")
     p.add_argument("--num-cpus", type=_positive, default=None, help="CPUs of the local Ray cluster")
@@ -649,7 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--C", type=_positive, default=16, help="channels of the first stage (default 16)")
     g.add_argument("--N", type=_positive, default=5, help="cells per stage (default 5)")
     g.add_argument("--batch-size", type=_positive, default=None, help="default: the task's NB360 batch size")
-    g.add_argument("--lr", type=_positive_float, default=0.1)
+    g.add_argument("--lr", type=_positive_float, default=None, help=_LR_HELP)
     g.add_argument("--resolution", type=_int_at_least(3), default=None, help="grid size, for tasks that have one (darcyflow)")
     g.add_argument("--address", default=None, help="Ray cluster address ('auto' for a running cluster); default: a local one")
     g.add_argument("--num-cpus", type=_positive, default=None, help="CPUs of the local Ray cluster")

@@ -49,6 +49,14 @@ class Task:
         return self.splits.test
 
     @property
+    def lr(self) -> float:
+        """The learning rate to train with: the card's `lr` where NAS-Bench-360 trains the task with
+        its own, else NB201's (`nb360.train.LR`)."""
+        from nb360.train import LR
+
+        return float(self.card.get("lr", LR))
+
+    @property
     def metric_name(self) -> str:
         return self.card["metric"]
 

@@ -398,13 +398,12 @@ def search_task(task: str, algos: Sequence[Algo], seeds: Sequence[int], trials: 
     import torch
 
     from nb360.data import load_task
-    from nb360.train import LR
 
     loaded = load_task(task, data_root, **({} if resolution is None else {"resolution": resolution}))
     if gpus_per_trial is None:
         gpus_per_trial = 1 if torch.cuda.is_available() else 0
     protocol = TrainProtocol(C=C, N=N, epochs=epochs, batch_size=batch_size or loaded.batch_size,
-                             lr=LR if lr is None else lr, seed=train_seed,
+                             lr=loaded.lr if lr is None else lr, seed=train_seed,
                              device="cuda" if gpus_per_trial > 0 else "cpu", threads=cpus_per_trial)
     if min(C, N, epochs, protocol.batch_size, cpus_per_trial) < 1 or protocol.lr <= 0:
         raise ValueError(f"C, N, epochs, batch_size and cpus_per_trial must be >= 1 and lr > 0, got {protocol}")

@@ -34,7 +34,7 @@ from nb360.spaces import network
 from nb360.spaces.costs import table_costs
 from nb360.spaces.nb201 import Arch, ArchLike, iso_class_ids
 from nb360.table.schema import DONE, TableWriter, create
-from nb360.train import LR, MOMENTUM, WEIGHT_DECAY, fit, seed_everything
+from nb360.train import MOMENTUM, WEIGHT_DECAY, fit, seed_everything
 
 # An int `archs` = N classes: the first N representatives of this fixed permutation, so a selection
 # repeats exactly and a larger N extends a smaller one.
@@ -187,7 +187,7 @@ def precompute(
     C: int = 16,
     N: int = 5,
     batch_size: int | None = None,
-    lr: float = LR,
+    lr: float | None = None,
     resolution: int | None = None,
     data_root: str | os.PathLike | None = None,
     address: str | None = None,
@@ -230,13 +230,14 @@ def precompute(
             "seconds": time.perf_counter() - start}
 
 
-def _run_spec(task: str, epochs: int, C: int, N: int, batch_size: int | None, lr: float, resolution: int | None,
+def _run_spec(task: str, epochs: int, C: int, N: int, batch_size: int | None, lr: float | None, resolution: int | None,
               data_root: str | os.PathLike | None) -> tuple[RunSpec, Task]:
     """The run spec, from the task as the driver loads it (the workers must find the same data)."""
-    if epochs < 1 or C < 1 or N < 1 or (batch_size is not None and batch_size < 1) or lr <= 0:
+    if epochs < 1 or C < 1 or N < 1 or (batch_size is not None and batch_size < 1) or (lr is not None and lr <= 0):
         raise ValueError(f"epochs, C, N, batch_size and lr must be positive, got {epochs}, {C}, {N}, {batch_size}, {lr}")
     root = resolve_data_root(data_root).resolve()
     loaded = load_task(task, root, **({} if resolution is None else {"resolution": resolution}))
+    lr = loaded.lr if lr is None else lr
     spec = RunSpec(task=task, data_root=str(root), resolution=resolution, C=C, N=N, epochs=epochs,
                    batch_size=batch_size or loaded.batch_size, lr=float(lr), weight_decay=WEIGHT_DECAY,
                    data_sha256=data_sha256(loaded))
