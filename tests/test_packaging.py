@@ -26,4 +26,6 @@ def test_wheel_carries_cards_and_reads_them(tmp_path):
                             capture_output=True, text=True, check=True)
     cards_dir, rest = result.stdout.splitlines()
     assert cards_dir.startswith(str(site)) and cards_dir.endswith("_cards/tasks")
-    assert rest == "0 ['darcyflow']"
+    assert rest == f"0 {sorted(p.stem for p in (root / 'tasks').glob('*.toml'))}"
+    shipped = sorted(p.name for p in (root / "precomputed").iterdir())
+    assert shipped and all(f"nb360/_cards/precomputed/{name}" in names for name in shipped)

@@ -1,0 +1,123 @@
+"""What the `nb360 w2s` commands write: report.json and report.png for runs on a task, and the
+CSV + PNG pairs of the synthetic experiments. Means come with 95% confidence intervals over seeds
+(Student's t; NaN with fewer than two seeds)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+ROLES = ("weak", "w2s", "ceiling")
+DENSITY_COLUMNS = ("density", "seed", "weak_acc", "w2s_acc", "ceiling_acc", "pgr")
+DETECTION_COLUMNS = ("density", "seed", "overlap_precision", "overlap_recall", "overlap_f1", "labels_acc")
+
+
+def mean_ci(values: Sequence[float]) -> dict:
+    """Mean, half-width of the 95% t interval, and the values (NaNs left out of both)."""
+    from scipy import stats
+
+    finite = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    half = float(stats.t.ppf(0.975, len(finite) - 1) * finite.std(ddof=1) / math.sqrt(len(finite))) \
+        if len(finite) > 1 else math.nan
+    return {"mean": float(finite.mean()) if len(finite) else math.nan, "ci95": half, "n": int(len(finite)),
+            "values": [float(v) for v in values]}
+
+
+def summarize(reports: Sequence[dict]) -> dict:
+    """Test errors of the three roles and PGR over the runs (one per seed)."""
+    return {key: mean_ci([r[key] for r in reports]) for key in (*ROLES, "pgr")}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_report(out: str | Path, reports: Sequence[dict], extra: dict | None = None) -> dict[str, Path]:
+    """report.json (every run, the summary, `extra`) and report.png (bars: mean test error of weak,
+    w2s and ceiling; points: the seeds) in `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(reports)
+    first = reports[0]
+    document = {"task": first["task"], "metric": first["metric"], "teacher": first["teacher"],
+                "student": first["student"], "seeds": [r["seed"] for r in reports], "summary": summary,
+                **(extra or {}), "runs": list(reports)}
+    paths = {"json": out / "report.json", "png": out / "report.png"}
+    paths["json"].write_text(json.dumps(document, indent=2) + "\n")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
+    for i, role in enumerate(ROLES):
+        ax.bar(i, summary[role]["mean"], color=f"C{i}", alpha=0.6)
+        values = summary[role]["values"]
+        ax.scatter(np.full(len(values), i) + np.linspace(-0.15, 0.15, len(values)), values, color="k", s=12, zorder=3)
+    ax.set_xticks(range(len(ROLES)), ["weak teacher", "weak-to-strong", "strong ceiling"])
+    ax.set_ylabel(f"test {first['metric']} (lower is better)")
+    p = summary["pgr"]
+    ax.set_title(f"{first['task']}: PGR {p['mean']:.2f} ± {p['ci95']:.2f} ({len(reports)} seeds)")
+    fig.savefig(paths["png"], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def write_synthetic(out: str | Path, sweep, selection) -> dict[str, Path]:
+    """density.csv/png (accuracies and PGR against overlap density), detection.csv/png (overlap
+    precision, recall, F1 against density) and selection.csv/png (overlap density bought by each
+    source-selection policy), from `nb360.w2s.synthetic.density_sweep` and `source_selection`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / f"{name}.csv" for name in ("density", "detection", "selection")}
+    sweep.to_csv(paths["density"], columns=list(DENSITY_COLUMNS), index=False)
+    sweep.to_csv(paths["detection"], columns=list(DETECTION_COLUMNS), index=False)
+    selection.to_csv(paths["selection"], index=False)
+    plt = _pyplot()
+    by_density = sweep.groupby("density")
+    fig, (acc, gain) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for name in ("weak", "w2s", "ceiling"):
+        _line(acc, by_density[f"{name}_acc"], name)
+    _line(gain, by_density["pgr"], "PGR")
+    acc.set(xlabel="overlap density", ylabel="test accuracy", title="accuracy against overlap density")
+    gain.set(xlabel="overlap density", ylabel="performance gap recovered", title="PGR against overlap density")
+    _save(fig, out / "density.png", plt, acc, gain)
+    fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
+    for name in ("precision", "recall", "f1"):
+        _line(ax, by_density[f"overlap_{name}"], name)
+    ax.set(xlabel="overlap density", ylabel="overlap detection", ylim=(0, 1.05), title="detected overlap points")
+    _save(fig, out / "detection.png", plt, ax)
+    fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
+    policies = list(dict.fromkeys(selection["policy"]))
+    for i, policy in enumerate(policies):
+        values = selection.loc[selection["policy"] == policy, "true_density"].to_numpy()
+        ax.bar(i, values.mean(), color=f"C{i}", alpha=0.6)
+        ax.scatter(np.full(len(values), i) + np.linspace(-0.15, 0.15, len(values)), values, color="k", s=12, zorder=3)
+    ax.set_xticks(range(len(policies)), policies)
+    ax.set(ylabel="true overlap density of the points bought", title="source selection")
+    fig.savefig(out / "selection.png", dpi=120)
+    plt.close(fig)
+    paths.update({f"{name}_png": out / f"{name}.png" for name in ("density", "detection", "selection")})
+    return paths
+
+
+def _line(ax, grouped, label: str) -> None:
+    """Mean over seeds with a 95% interval band."""
+    x, stats = zip(*((key, mean_ci(list(values))) for key, values in grouped))
+    mean = np.array([s["mean"] for s in stats])
+    half = np.nan_to_num(np.array([s["ci95"] for s in stats]))
+    line, = ax.plot(x, mean, marker="o", label=label)
+    ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def _save(fig, path: Path, plt, *axes) -> None:
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
