@@ -405,7 +405,8 @@ def _cmd_w2s_search(args: argparse.Namespace) -> None:
     teacher = Net.of(args.teacher, args.teacher_C, args.teacher_N)
     out, checkpoints = Path(args.out), Path(args.out) / "checkpoints"
     found = search_student(task, teacher, args.algo, args.budget, C=args.C, N=args.N, epochs=args.epochs,
-                           batch_size=args.batch_size, lr=args.lr or task.lr, seed=args.seed, checkpoint_dir=checkpoints)
+                           batch_size=args.batch_size, lr=args.lr or task.lr, seed=args.seed, checkpoint_dir=checkpoints,
+                           backend=args.backend, address=args.address, num_cpus=args.num_cpus)
     print(f"{args.algo}, {args.budget} trainings on the teacher's labels: student {found.best.arch} "
           f"(index {found.best.arch.index}), disagreement with the teacher {found.best_score:.4f} on held-out B")
     students = {"found": found.best, "default": Net.of(args.default_student, args.C, args.N)}
@@ -699,6 +700,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--default-student", default=DEFAULT_STUDENT,
                    help="the student to compare with (default: the cell of nor_conv_3x3 on every edge)")
     s.add_argument("--table", default=None, help="a table of the task: its best cell (by validation) is compared too")
+    s.add_argument("--backend", choices=("inprocess", "ray"), default="inprocess",
+                   help="train the candidates in this process, or as Ray Tune trials (default inprocess)")
+    s.add_argument("--address", default=None, help="with --backend ray: a running cluster ('auto'); default a local one")
+    s.add_argument("--num-cpus", type=_positive, default=None, help="with --backend ray: CPUs of the local Ray")
     s.set_defaults(func=_cmd_w2s_search)
     s = w2s_sub.add_parser("synthetic", help="overlap density experiments on the synthetic problem: PGR, detection, "
                                              "source selection (CSV + PNG each)")

@@ -379,7 +379,7 @@ def _trial_dirname(trial) -> str:
 
 
 # ---- searches: real training, or a table -----------------------------------------------------
-def search_task(task: str, algos: Sequence[Algo], seeds: Sequence[int], trials: int, epochs: int = 12,
+def search_task(task: str | Task, algos: Sequence[Algo], seeds: Sequence[int], trials: int, epochs: int = 12,
                 C: int = 16, N: int = 5, batch_size: int | None = None, lr: float | None = None,
                 resolution: int | None = None, data_root: str | os.PathLike | None = None, scheduler: str = "fifo",
                 address: str | None = None, num_cpus: int | None = None, cpus_per_trial: int = 1,
@@ -387,7 +387,8 @@ def search_task(task: str, algos: Sequence[Algo], seeds: Sequence[int], trials: 
                 train_seed: int = 0, proxy: np.ndarray | None = None, progress: bool = True):
     """Each algorithm for each seed, `trials` trainings of `epochs` on `task`, on Ray Tune.
 
-    The task is loaded here, once, and handed to the trials through the object store. Ray: an
+    The task (a name, loaded here once, or a `Task` already built, e.g. one relabelled by a weak
+    teacher) is handed to the trials through the object store. Ray: an
     initialised connection is used as it is; else `address` joins a running cluster ("auto" or
     host:port) and no address starts a local one with `num_cpus` CPUs (shut down at the end).
     Each trial holds `cpus_per_trial` CPUs (and trains on as many threads) and `gpus_per_trial`
@@ -399,7 +400,12 @@ def search_task(task: str, algos: Sequence[Algo], seeds: Sequence[int], trials: 
 
     from nb360.data import load_task
 
-    loaded = load_task(task, data_root, **({} if resolution is None else {"resolution": resolution}))
+    if isinstance(task, str):
+        loaded = load_task(task, data_root, **({} if resolution is None else {"resolution": resolution}))
+    elif resolution is not None or data_root is not None:
+        raise ValueError("resolution and data_root load a task by name; a Task object is used as it is")
+    else:
+        loaded = task
     if gpus_per_trial is None:
         gpus_per_trial = 1 if torch.cuda.is_available() else 0
     protocol = TrainProtocol(C=C, N=N, epochs=epochs, batch_size=batch_size or loaded.batch_size,

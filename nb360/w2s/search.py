@@ -4,8 +4,9 @@ The teacher is trained on half A as in `run_w2s` (same seed: same halves, same t
 same checkpoint). Half B is cut again: candidates train on B_fit with the teacher's labels and are
 scored by their disagreement with the teacher on the held-out B_val (`nb360.w2s.losses.disagreement`:
 1 - agreement for single-label tasks, the distillation loss otherwise). No true label enters the
-loop. Any searcher of `nb360.search` runs through its ask/tell interface, in-process, with real
-training; a multi-fidelity searcher's budget of e epochs trains the candidate for e epochs (at most
+loop. Any searcher of `nb360.search` runs through its ask/tell interface with real training,
+in-process or on Ray Tune (a local Ray or a cluster: the relabelled task goes to the trials through
+the object store); a multi-fidelity searcher's budget of e epochs trains the candidate for e epochs (at most
 `epochs`, its own cosine schedule), and the result is the best of the full-length candidates.
 """
 
@@ -46,9 +47,13 @@ def search_student(task, teacher: Net | ArchLike, algo: Algo = "re", budget: int
                    N: int = DEFAULT_N, teacher_C: int | None = None, teacher_N: int | None = None, epochs: int = 10,
                    batch_size: int | None = None, lr: float | None = None, seed: int = 0, holdout: float = HOLDOUT,
                    device: torch.device | str | None = None, checkpoint_dir: str | os.PathLike | None = None,
-                   progress: bool = True) -> StudentSearch:
+                   progress: bool = True, backend: str = "inprocess", address: str | None = None,
+                   num_cpus: int | None = None) -> StudentSearch:
     """Search `budget` student cells (width C, depth N) with `algo` (a name of nb360.search.SEARCHERS
-    or a Searcher class) against the teacher's labels of half B. `lr`: default the task's."""
+    or a Searcher class) against the teacher's labels of half B. `lr`: default the task's.
+    `backend`: "inprocess", or "ray" (`address` of a cluster, else a local Ray with `num_cpus`)."""
+    if backend not in ("inprocess", "ray"):
+        raise ValueError(f"backend must be 'inprocess' or 'ray', got {backend!r}")
     if budget < 1:
         raise ValueError(f"budget must be at least 1 evaluation, got {budget}")
     if not 0 < holdout < 1:
@@ -66,6 +71,19 @@ def search_student(task, teacher: Net | ArchLike, algo: Algo = "re", budget: int
     fit_data = TensorDataset(x_b[fit_rows], labels[fit_rows])
     val_data = TensorDataset(x_b[val_rows], labels[val_rows])
     metric = losses.disagreement(kind, task.loss)
+    if backend == "ray":
+        trials = _search_on_ray(task, kind, fit_data, val_data, metric, algo, budget, C, N, epochs, batch_size, lr,
+                                seed, address, num_cpus, progress)
+    else:
+        trials = _search_inprocess(task, kind, fit_data, val_data, metric, algo, budget, C, N, epochs, batch_size,
+                                   lr, seed, device, progress)
+    best = min((r for r in trials if r["epochs"] == epochs), key=lambda r: r["score"], default=None) \
+        or min(trials, key=lambda r: r["score"])
+    return StudentSearch(Net.of(best["index"], C, N), best["score"], trials, teacher, str(algo))
+
+
+def _search_inprocess(task, kind, fit_data, val_data, metric, algo, budget, C, N, epochs, batch_size, lr, seed, device,
+                      progress) -> list[dict]:
     searcher = make_searcher(algo, seed, max_epochs=epochs)
     trials: list[dict] = []
     for t in tqdm(range(budget), desc=f"w2s search ({algo})", disable=not progress, leave=False):
@@ -80,9 +98,25 @@ def search_student(task, teacher: Net | ArchLike, algo: Algo = "re", budget: int
         searcher.tell(trial.arch, score, trial.budget)
         trials.append({"trial": t, "arch": str(trial.arch), "index": trial.arch.index, "epochs": trial_epochs,
                        "score": score, "seconds": time.perf_counter() - start})
-    best = min((r for r in trials if r["epochs"] == epochs), key=lambda r: r["score"], default=None) \
-        or min(trials, key=lambda r: r["score"])
-    return StudentSearch(Net.of(best["index"], C, N), best["score"], trials, teacher, str(algo))
+    return trials
+
+
+def _search_on_ray(task, kind, fit_data, val_data, metric, algo, budget, C, N, epochs, batch_size, lr, seed, address,
+                   num_cpus, progress) -> list[dict]:
+    """The same search through `nb360.search.ray_tune.search_task`, on a task whose training split is
+    B_fit with the teacher's labels and whose validation split is B_val (no test split: the
+    candidates never see true labels)."""
+    from nb360.data.task import Task
+    from nb360.search.ray_tune import search_task
+    from nb360.train import Splits
+
+    relabelled = Task(task.name, task.card, Splits(fit_data, val_data, None), losses.distillation_loss(kind, task.loss),
+                      metric, task.spec, task.batch_size)
+    frame = search_task(relabelled, [algo], [seed], budget, epochs=epochs, C=C, N=N, batch_size=batch_size, lr=lr,
+                        address=address, num_cpus=num_cpus, train_seed=seed, progress=progress)
+    return [{"trial": int(r.trial), "arch": r.arch, "index": int(r.index), "epochs": int(r.epochs),
+             "score": float(r.val) if math.isfinite(r.val) else math.inf, "seconds": float(r.wall_seconds)}
+            for r in frame.itertuples()]
 
 
 def best_from_file(path: str | os.PathLike, algo: str | None = None) -> tuple[int, dict]:

@@ -29,6 +29,25 @@ def test_search_on_weak_labels_only(digits, tmp_path):
     assert teacher_file.stat().st_mtime_ns == stamp and math.isfinite(report.w2s)
 
 
+def test_the_search_runs_as_ray_tune_trials(digits, tmp_path):
+    """On a real local Ray: every candidate is a Tune trial trained on the teacher's labels of B_fit
+    and scored on B_val, proposed by the nb360 searcher that Tune wraps (seeded as every Tune
+    search is, so its candidates are known in advance)."""
+    from nb360.search import make_searcher
+    from nb360.search.runner import search_rngs
+
+    teacher = Net.of(1, C=2, N=1)
+    found = search_student(digits, teacher, "rs", budget=3, C=4, N=1, epochs=1, batch_size=128, checkpoint_dir=tmp_path,
+                           progress=False, backend="ray", num_cpus=1)
+    expected = make_searcher("rs", search_rngs(0)[0])
+    assert sorted(t["index"] for t in found.trials) == sorted(expected.ask().index for _ in range(3))
+    assert all(0 <= t["score"] <= 1 and t["epochs"] == 1 for t in found.trials)
+    assert found.best_score == min(t["score"] for t in found.trials)
+    assert (tmp_path / "teacher-1-C2-N1-seed0.pt").is_file()  # the teacher of the protocol, trained once here
+    with pytest.raises(ValueError, match="backend must be"):
+        search_student(digits, teacher, "rs", budget=3, backend="slurm")
+
+
 def test_search_rejects_a_bad_budget(digits):
     with pytest.raises(ValueError, match="budget"):
         search_student(digits, 1, budget=0)
