@@ -13,6 +13,8 @@ import pytest
 import scipy.io.wavfile
 import torch
 
+from archive_edit import rewrite_member
+
 from nb360.data import fsd50k, load_task
 
 
@@ -21,17 +23,6 @@ def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("fsd50k")
     fsd50k.write_fake(root, n=6, seed=0)
     return root
-
-
-def rewrite_member(root, name: str, data: bytes) -> None:
-    """Replace one member of audio.zip (a copy of the fake archive with one thing wrong)."""
-    path = root / fsd50k.ARCHIVE
-    with zipfile.ZipFile(path) as z:
-        members = {m: z.read(m) for m in z.namelist()}
-    members[name] = data
-    with zipfile.ZipFile(path, "w") as z:
-        for m, d in members.items():
-            z.writestr(m, d)
 
 
 @pytest.fixture
@@ -180,13 +171,13 @@ def test_missing_archive(tmp_path):
 
 
 def test_manifest_without_clip_column(broken):
-    rewrite_member(broken, "chunks/val.csv", b"files,labels\ndata/chunks/dev/1_0000.wav,Sound_001\n")
+    rewrite_member(broken / fsd50k.ARCHIVE, "chunks/val.csv", b"files,labels\ndata/chunks/dev/1_0000.wav,Sound_001\n")
     with pytest.raises(ValueError, match=r"chunks/val\.csv: column 'ext' is missing; found columns \['files', 'labels'\]"):
         load_task("fsd50k", broken)
 
 
 def test_label_map_of_wrong_size(broken):
-    rewrite_member(broken, "chunks/lbl_map.json", json.dumps({"Sound_000": 0}).encode())
+    rewrite_member(broken / fsd50k.ARCHIVE, "chunks/lbl_map.json", json.dumps({"Sound_000": 0}).encode())
     with pytest.raises(ValueError, match=r"lbl_map\.json: found 1 labels .* expected a dict of 200 label names"):
         load_task("fsd50k", broken)
 
@@ -196,7 +187,7 @@ def test_chunk_at_wrong_sample_rate(broken):
         member = next(n for n in z.namelist() if n.startswith("chunks/eval/"))
     buffer = io.BytesIO()
     scipy.io.wavfile.write(buffer, 16000, np.zeros(16000, dtype=np.int16))
-    rewrite_member(broken, member, buffer.getvalue())
+    rewrite_member(broken / fsd50k.ARCHIVE, member, buffer.getvalue())
     task = load_task("fsd50k", broken)
     with pytest.raises(ValueError, match=f"{member}: sample rate 16000 Hz, expected 22050 Hz"):
         for i in range(len(task.test)):

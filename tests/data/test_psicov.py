@@ -4,11 +4,12 @@ get_input_output_dist), the archive format, the splits, the errors, one training
 from __future__ import annotations
 
 import pickle
-import zipfile
 
 import numpy as np
 import pytest
 import torch
+
+from archive_edit import rewrite_member
 
 from nb360.data import load_task, psicov
 from nb360.data.archives import Archive, npy_bytes
@@ -27,16 +28,6 @@ def root(tmp_path_factory):
 def broken(root, tmp_path):
     (tmp_path / psicov.ARCHIVE).write_bytes((root / psicov.ARCHIVE).read_bytes())
     return tmp_path
-
-
-def rewrite_member(root, name: str, data: bytes) -> None:
-    path = root / psicov.ARCHIVE
-    with zipfile.ZipFile(path) as z:
-        members = {m: z.read(m) for m in z.namelist()}
-    members[name] = data
-    with zipfile.ZipFile(path, "w") as z:
-        for m, d in members.items():
-            z.writestr(m, d)
 
 
 def nb360_padded_maps(features: dict, cb_map: np.ndarray, outl: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +129,7 @@ def test_features_without_pssm(broken):
     pid = psicov.read_list(archive, "psicov")[0]
     features = archive.load_pickle(f"psicov/features/{pid}.pkl")
     del features["pssm"]
-    rewrite_member(broken, f"psicov/features/{pid}.pkl", pickle.dumps(features))
+    rewrite_member(broken / psicov.ARCHIVE, f"psicov/features/{pid}.pkl", pickle.dumps(features))
     task = load_task("psicov", broken, test_size=TEST_SIZE)
     with pytest.raises(ValueError, match=rf"features/{pid}\.pkl: field 'pssm' is missing; found keys"):
         task.test[0]
@@ -150,7 +141,7 @@ def test_distance_map_of_wrong_size(broken):
     length, sequence, cb_map = archive.load_npy(f"psicov/distance/{pid}-cb.npy")
     record = np.empty(3, dtype=object)
     record[0], record[1], record[2] = length, sequence, cb_map[:-1, :-1]
-    rewrite_member(broken, f"psicov/distance/{pid}-cb.npy", npy_bytes(record))
+    rewrite_member(broken / psicov.ARCHIVE, f"psicov/distance/{pid}-cb.npy", npy_bytes(record))
     task = load_task("psicov", broken, test_size=TEST_SIZE)
     with pytest.raises(ValueError, match=rf"{pid}-cb\.npy: field 'distance map' has shape \({length - 1}, {length - 1}\), "
                                          rf"expected \({length}, {length}\)"):
