@@ -62,7 +62,10 @@ def _cmd_tasks(args: argparse.Namespace) -> None:
     rows = task_status(args.data_root)
     print(f"{'task':<12} {'kind':<11} {'input':<14} {'output':<8} {'metric':<27} files")
     for r in rows:
-        print(f"{r['name']:<12} {r['kind']:<11} {r['input']:<14} {r['output']:<8} {r['metric']:<27} {r['files']}")
+        name = r["name"] if r["nb360"] else r["name"] + "*"
+        print(f"{name:<12} {r['kind']:<11} {r['input']:<14} {r['output']:<8} {r['metric']:<27} {r['files']}")
+    if not all(r["nb360"] for r in rows):
+        print("* not a NAS-Bench-360 task (an extra task with real data available offline)")
 
 
 def _print_baselines() -> None:

@@ -76,6 +76,9 @@ def test_tasks_reports_missing_files(tmp_path):
     result = nb360("tasks", "--data-root", str(tmp_path))
     assert result.returncode == 0
     assert "missing: piececonst_r*_N*_smooth1.mat" in result.stdout
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[2:] if line and not line.startswith("*")}
+    assert len([name for name in rows if not name.endswith("*")]) == 10  # NAS-Bench-360's ten tasks
+    assert "digits*" in rows and "found" in rows["digits*"]  # the extra task, its data inside scikit-learn
 
 
 def test_demo_writes_table_and_figure(tmp_path):

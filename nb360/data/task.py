@@ -91,6 +91,7 @@ def task_status(data_root: str | os.PathLike | None = None) -> list[dict]:
         found = all(any(root.glob(pattern)) for pattern in card["files"])
         rows.append({
             "name": name,
+            "nb360": card.get("benchmark", "nb360") == "nb360",
             "kind": card["kind"],
             "input": "x".join(str(d) for d in [card["in_channels"], *card["in_shape"]]),
             "output": str(card["out_size"]),
