@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nb360.spaces.nb201 import NUM_ARCHS
 from nb360.table import manifest
 from nb360.table.benchmark import Benchmark
 from nb360.table.compare import agreement
@@ -49,6 +50,7 @@ RECIPES = {
                     "nb360 precompute --task darcyflow --epochs 20 --seeds 0 "
                     f"--archs precomputed/{HIFI_ARCHS} --C 8 --N 1 --resolution 29 --num-cpus 2 "
                     "--data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-hifi-sample.h5"],
+        "archs": HIFI_ARCHS,
     },
     "nb201-digits-mini.h5": {
         "description": "All 15,625 cells on scikit-learn's 8x8 handwritten digits (NOT an NB360 task; real data "
@@ -112,11 +114,11 @@ def cmd_add_best(args: argparse.Namespace) -> None:
 
 
 def fidelity(mini_name: str, hifi_name: str) -> dict:
+    """Agreement of the final test scores over the sampled iso classes (one row per class: members
+    share their representative's run, so counting them would weigh classes by their size)."""
     mini, hifi = Benchmark.load(PRECOMPUTED / mini_name), Benchmark.load(PRECOMPUTED / hifi_name)
-    high = hifi.final("test_metric")
-    sampled = np.isfinite(high)
-    low = np.where(sampled, mini.final("test_metric"), np.nan)
-    return {"against": hifi_name, "metric": "test_metric", **agreement(low, high)}
+    reps, high = representatives_scored(hifi)
+    return {"against": hifi_name, "metric": "test_metric", **agreement(mini.final("test_metric")[reps], high)}
 
 
 def cmd_fidelity(args: argparse.Namespace) -> None:
@@ -138,10 +140,12 @@ def entry(name: str) -> dict:
     else:
         table = Benchmark.load(path)
         c = table.completeness()
+        selected = _selected_archs(recipe)  # a sample table is complete when its sample is
+        runs_total = (len(selected) if selected is not None else NUM_ARCHS) * len(table.seeds)
         info.update(content="table", task=table.task, metric=table.metric, seeds=table.seeds, epochs=table.epochs,
                     nb360_version=table.provenance.get("nb360_version", "unknown"),
-                    archs_with_a_run=c["archs_with_a_run"], runs_done=c["done"], runs_total=c["runs"],
-                    runs_failed=c["failed"], complete=c["done"] == c["runs"],
+                    archs_with_a_run=c["archs_with_a_run"], runs_done=c["done"], runs_total=runs_total,
+                    runs_failed=c["failed"], complete=c["done"] == runs_total,
                     build_hours=round(float(table.attrs.get("build_seconds", float("nan"))) / 3600, 2),
                     build_hardware=hardware())
         info["protocol"] = {k: v for k, v in sorted(table.protocol.items()) if v is not None}
@@ -153,6 +157,15 @@ def entry(name: str) -> dict:
     info["size_bytes"] = path.stat().st_size
     info["sha256"] = manifest.sha256(path)
     return info
+
+
+def _selected_archs(recipe: dict) -> list[int] | None:
+    """The archs a sample table's build selects (every member of the listed classes), None for all."""
+    if "archs" not in recipe:
+        return None
+    from nb360.table.build import select_classes
+
+    return [i for members in select_classes(PRECOMPUTED / recipe["archs"]).values() for i in members]
 
 
 def cmd_manifest(args: argparse.Namespace) -> None:
