@@ -452,7 +452,7 @@ def _search(trainable: Callable, algos: Sequence[Algo], seeds: Sequence[int], tr
     (`tune.with_parameters` puts its objects in the object store once Ray is up.)"""
     import pandas as pd
 
-    from nb360.table.build import _connect  # joins or starts Ray as the table builder does
+    from nb360.table.build import connect_ray  # joins or starts Ray as the table builder does
 
     make_scheduler(scheduler, max_epochs)  # bad input fails before Ray starts
     for algo in algos:
@@ -460,7 +460,7 @@ def _search(trainable: Callable, algos: Sequence[Algo], seeds: Sequence[int], tr
             searcher_parameters(algo)  # an unknown name raises here
     if address is not None and num_cpus is not None:
         raise ValueError("num_cpus sets the size of a local Ray instance; a cluster at an address has its own")
-    started = _connect(address, num_cpus)
+    started = connect_ray(address, num_cpus)
     try:
         frames = []
         for algo in algos:

@@ -288,7 +288,7 @@ def _train(writer: TableWriter, spec: RunSpec, classes: dict[int, list[int]], to
            address: str | None, num_cpus: int | None, num_gpus_per_task: float, max_retries: int, progress: bool,
            label: str) -> tuple[int, int]:
     """Run `todo` on Ray (joined or started here, and then shut down) and write every result."""
-    started = _connect(address, num_cpus)
+    started = connect_ray(address, num_cpus)
     try:
         remote = ray.remote(train_run).options(num_cpus=CPUS_PER_RUN, num_gpus=num_gpus_per_task,
                                                max_retries=max_retries, retry_exceptions=list(_TRANSIENT))
@@ -299,7 +299,7 @@ def _train(writer: TableWriter, spec: RunSpec, classes: dict[int, list[int]], to
             ray.shutdown()
 
 
-def _connect(address: str | None, num_cpus: int | None) -> bool:
+def connect_ray(address: str | None, num_cpus: int | None) -> bool:
     """Join or start Ray unless already connected; True if this call did (and must shut it down)."""
     if ray.is_initialized():
         return False
