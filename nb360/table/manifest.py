@@ -68,7 +68,8 @@ def verify(path: str | os.PathLike) -> bool:
     if found != expected:
         raise ValueError(
             f"{path}: sha256 {found} but {path.parent / MANIFEST} expects {expected}: the file is corrupted or "
-            f"was changed. Reinstall nb360, or rebuild it with: {' && '.join(entry.get('rebuild', ['(no command recorded)']))}"
+            f"was changed. Reinstall nb360, or rebuild it with: {' && '.join(entry.get('rebuild', ['(no command recorded)']))} "
+            f"(a file extended on purpose, by resuming its build, needs its manifest entry rewritten)"
         )
     cache[str(path)] = key
     _write_cache(cache)
