@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from nb360.spaces.nb201 import NUM_ARCHS
+from nb360.hypotheses.common import class_rows
 from nb360.table import manifest
 from nb360.table.benchmark import Benchmark
 from nb360.table.compare import agreement
@@ -76,10 +77,11 @@ def _open(path: Path) -> Benchmark:
 
 
 def representatives_scored(table: Benchmark, metric: str = "test_metric") -> tuple[np.ndarray, np.ndarray]:
-    """(official indices of iso-class representatives with a final score, their scores)."""
-    scores = table.final(metric)
-    reps = np.flatnonzero((table.iso_classes() == np.arange(len(scores))) & np.isfinite(scores))
-    return reps, scores[reps]
+    """(official indices of the scored iso classes' rows, their scores): one row per class, as the
+    hypothesis scripts count them."""
+    rows = class_rows(table, metric)
+    reps = rows[rows >= 0]
+    return reps, table.final(metric)[reps]
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
