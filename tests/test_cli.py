@@ -129,32 +129,21 @@ def test_query_and_table_info(tmp_path):
         assert bad.returncode == 2 and expected in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
-def test_precompute_stopped_by_sigterm_keeps_its_runs_and_resumes(tmp_path):
+def test_precompute_stopped_by_sigterm_keeps_its_runs_and_resumes(tmp_path, stop_after):
     """A scheduler's SIGTERM ends a build like Ctrl-C (Ray's driver turns it into SystemExit, which
     cancels the runs in flight): finished runs stay, the same command resumes."""
-    import re
     import signal
-    import time
 
-    data, out, log = tmp_path / "data", tmp_path / "t.h5", tmp_path / "stderr.txt"
+    data, out = tmp_path / "data", tmp_path / "t.h5"
     assert nb360("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
                  "--out", str(data)).returncode == 0
     command = ["precompute", "--task", "darcyflow", "--epochs", "2", "--seeds", "0", "--archs", "20", "--C", "2",
                "--N", "1", "--resolution", "9", "--num-cpus", "1", "--data-root", str(data), "--out", str(out)]
-    with log.open("w") as stderr:
-        build = subprocess.Popen([sys.executable, "-m", "nb360.cli", *command], stdout=subprocess.PIPE,
-                                 stderr=stderr, text=True)
-        deadline = time.monotonic() + 120
-        # the progress bar: at least two runs written (tqdm may skip counts that finish together)
-        while max(map(int, re.findall(r"\| *(\d+)/20 ", log.read_text())), default=0) < 2:
-            assert build.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the build did not start"
-            time.sleep(0.1)
-        build.send_signal(signal.SIGTERM)
-        build.communicate(timeout=60)
+    # the runs: enough that the build cannot finish before the signal
+    build, stderr = stop_after([sys.executable, "-m", "nb360.cli", *command], total=20)
     # Ray's handler exits with SIGTERM's number; on a loaded machine its core may abort while
     # shutting down: either way the build stopped, and what it wrote must be intact
-    assert build.returncode in (signal.SIGTERM, -signal.SIGABRT), log.read_text()[-2000:]
+    assert build.returncode in (signal.SIGTERM, -signal.SIGABRT), stderr[-2000:]
 
     resumed = nb360(*command)
     assert resumed.returncode == 0, resumed.stderr

@@ -6,12 +6,10 @@ on Darcy Flow 9x9 generated here (16 samples), C=2, N=1.
 """
 
 import json
-import re
 import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -131,23 +129,13 @@ def test_data_other_than_the_tables_are_refused(table, tmp_path):
         build_proxy_columns(table, data_root=other, **OPTIONS)
 
 
-def test_cli_stopped_by_sigterm_keeps_its_columns_and_resumes(table, data_root, tmp_path):
+def test_cli_stopped_by_sigterm_keeps_its_columns_and_resumes(table, data_root, stop_after):
     """A scheduler's SIGTERM ends the command like Ctrl-C: what was computed is written, the same
     command resumes from it."""
     command = [sys.executable, "-m", "nb360.cli", "proxies", "--table", str(table), "--data-root", str(data_root),
                "--proxies", "snip,grasp", "--archs", "200", "--batch-size", "8"]
-    log = tmp_path / "stderr.txt"
-    with log.open("w") as stderr:
-        run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
-        deadline = time.monotonic() + 120
-        # the progress bar: two classes done (enough classes that it cannot finish first; counts
-        # that finish together may be skipped by the bar)
-        while max(map(int, re.findall(r"\| *(\d+)/200 ", log.read_text())), default=0) < 2:
-            assert run.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the command did not start"
-            time.sleep(0.05)
-        run.send_signal(signal.SIGTERM)
-        run.communicate(timeout=60)
+    # enough classes that the command cannot finish before the signal
+    run, _ = stop_after(command, total=200)
     assert run.returncode == 128 + signal.SIGTERM
     values, _ = columns(table)
     written = [rep for rep in select_classes(200) if np.isfinite(values["snip"][rep])]
