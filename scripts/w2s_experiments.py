@@ -30,7 +30,8 @@ import torch
 from nb360.data import darcy, load_task
 from nb360.table.benchmark import Benchmark, available
 from nb360.w2s.protocol import Net, run_w2s
-from nb360.w2s.report import mean_ci, write_report, write_synthetic
+from nb360.stats import mean_ci
+from nb360.w2s.report import write_report, write_synthetic
 from nb360.w2s.search import search_student
 from nb360.w2s.synthetic import density_sweep, source_selection
 

@@ -19,9 +19,9 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from nb360.hypotheses.common import Report, TableLike, agree, figure, fmt, has_validation, label, load_tables, start
+from nb360.stats import mean_ci
 
 NAME = "search-consistency"
 QUESTION = "Does an algorithm's ranking on one task predict its ranking on another?"
@@ -70,13 +70,11 @@ def per_algo(final: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for algo, group in final.groupby("algo", sort=False):
         regret = group["regret"].to_numpy(dtype=float)
-        searches = len(regret)
-        regret = regret[np.isfinite(regret)]  # NaN: the search met no scored cell (a partial table)
-        n = len(regret)
-        half = (stats.t.ppf(0.975, n - 1) * regret.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
-        rows.append({"algo": algo, "searches": searches, "with_regret": n,
-                     "mean_regret": regret.mean() if n else np.nan, "ci95": half,
-                     "median_regret": np.median(regret) if n else np.nan})
+        summary = mean_ci(regret)  # NaN regrets (the search met no scored cell, a partial table) left out
+        finite = regret[np.isfinite(regret)]
+        rows.append({"algo": algo, "searches": len(regret), "with_regret": summary["n"],
+                     "mean_regret": summary["mean"], "ci95": summary["ci95"],
+                     "median_regret": np.median(finite) if len(finite) else np.nan})
     frame = pd.DataFrame(rows)
     frame["rank"] = frame["mean_regret"].rank(method="min")
     return frame

@@ -5,26 +5,16 @@ CSV + PNG pairs of the synthetic experiments. Means come with 95% confidence int
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from nb360.stats import mean_ci
+
 ROLES = ("weak", "w2s", "ceiling")
 DENSITY_COLUMNS = ("density", "seed", "weak_acc", "w2s_acc", "ceiling_acc", "pgr")
 DETECTION_COLUMNS = ("density", "seed", "overlap_precision", "overlap_recall", "overlap_f1", "labels_acc")
-
-
-def mean_ci(values: Sequence[float]) -> dict:
-    """Mean, half-width of the 95% t interval, and the values (NaNs left out of both)."""
-    from scipy import stats
-
-    finite = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    half = float(stats.t.ppf(0.975, len(finite) - 1) * finite.std(ddof=1) / math.sqrt(len(finite))) \
-        if len(finite) > 1 else math.nan
-    return {"mean": float(finite.mean()) if len(finite) else math.nan, "ci95": half, "n": int(len(finite)),
-            "values": [float(v) for v in values]}
 
 
 def summarize(reports: Sequence[dict]) -> dict:

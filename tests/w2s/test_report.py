@@ -3,15 +3,8 @@ import math
 
 import pytest
 
-from nb360.w2s.report import mean_ci, write_report, write_synthetic
+from nb360.w2s.report import write_report, write_synthetic
 from nb360.w2s.synthetic import density_sweep, source_selection
-
-
-def test_mean_and_confidence_interval():
-    s = mean_ci([1.0, 2.0, 3.0])
-    assert s["mean"] == 2.0 and s["n"] == 3
-    assert s["ci95"] == pytest.approx(4.302653 * 1.0 / math.sqrt(3), rel=1e-5)  # t(0.975, 2) * sd / sqrt(n)
-    assert math.isnan(mean_ci([0.5])["ci95"]) and mean_ci([0.5, float("nan")])["n"] == 1
 
 
 def run(seed, weak, w2s, ceiling):
