@@ -323,6 +323,40 @@ def _search_ray(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _cmd_oneshot(args: argparse.Namespace) -> None:
+    from nb360.search.oneshot_runs import FILES, run_oneshot_many, summarize
+
+    if (args.table is None) == (args.task is None):
+        raise ValueError("give --table (look the derived cells up; task and network from its protocol) "
+                         "or --task (train the derived cells)")
+    if args.table is not None:
+        from nb360.table.benchmark import Benchmark, resolve
+        from nb360.table.build import table_task
+
+        given = [f"--{k.replace('_', '-')}" for k in ("C", "N", "resolution", "train_epochs")
+                 if getattr(args, k) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: with --table the network and data are the table's protocol")
+        path = resolve(args.table)
+        task, C, N, protocol = table_task(path, args.data_root)
+        bench, batch_size, where = Benchmark.load(path), args.batch_size or protocol.get("batch_size"), str(path)
+    else:
+        from nb360.data.task import load_task
+
+        task = load_task(args.task, args.data_root, **({"resolution": args.resolution} if args.resolution else {}))
+        C, N, bench, batch_size, where = args.C or 16, args.N or 5, None, args.batch_size, args.task
+    runs = run_oneshot_many(task, args.method, range(args.seeds), args.out, epochs=args.epochs, C=C, N=N,
+                            batch_size=batch_size, table=bench, train_epochs=args.train_epochs, order=args.order)
+    score = "mean_regret" if bench is not None else "mean_test"
+    print(f"{where}: {args.epochs} supernet epochs, C={C} N={N}; derived cells "
+          f"{'looked up (test regret)' if bench is not None else 'trained (test score)'}, {task.metric_name}")
+    for row in summarize(runs).to_dict("records"):
+        print(f"{row['method']:<6} {row['runs']} runs, {row['scored']} scored, mean {row[score]:.5f}, "
+              f"{row['search_seconds']:.0f} s per search; {row['cells']}")
+    for name in ("runs", "epochs", "figure", "alphas_figure"):
+        print(Path(args.out) / FILES[name])
+
+
 def _cmd_hypotheses(args: argparse.Namespace) -> None:
     from nb360 import hypotheses
 
@@ -465,6 +499,17 @@ def _name_list(text: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError(f"expected comma-separated names or paths, got {text!r}")
     return names
+
+
+def _method_list(text: str) -> list[str]:
+    from nb360.search.oneshot import METHODS
+
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(f"unknown one-shot method(s) {', '.join(unknown) or text!r}; "
+                                         f"known: {', '.join(METHODS)}")
+    return methods
 
 
 def _algo_list(text: str) -> list[str]:
@@ -662,6 +707,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retries of a trial whose worker or node died (default 2)")
     _data_root_option(g)
     p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("oneshot", help="one-shot weight-sharing search (DARTS, GDAS) on a task's real data; "
+                                         "the derived cells looked up in a table or trained; resumable")
+    p.add_argument("--method", type=_method_list, default=["darts", "gdas"], help="comma-separated (default darts,gdas)")
+    p.add_argument("--table", default=None,
+                   help="shipped table name or path: the task, its data, C, N and batch size come from the table's "
+                        "protocol, and each derived cell is looked up in it")
+    p.add_argument("--task", default=None, help="without --table: search this task and train the derived cells")
+    p.add_argument("--epochs", type=_positive, default=100, help="supernet epochs (default 100, NATS-Bench's)")
+    p.add_argument("--seeds", type=_positive, default=1, help="number of seeds, 0..N-1 (default 1)")
+    p.add_argument("--order", type=int, choices=(1, 2), default=1,
+                   help="2: DARTS's second-order alpha gradient (DARTS only; default 1)")
+    p.add_argument("--out", required=True, help="output folder (a run already in its oneshot.csv is skipped)")
+    p.add_argument("--batch-size", type=_positive, default=None, help="default: the table's, else the task's")
+    g = p.add_argument_group("--task only")
+    g.add_argument("--C", type=_positive, default=None, help="channels of the first stage (default 16)")
+    g.add_argument("--N", type=_positive, default=None, help="cells per stage (default 5)")
+    g.add_argument("--resolution", type=_int_at_least(3), default=None, help="grid size, for tasks that have one")
+    g.add_argument("--train-epochs", type=_non_negative, default=None,
+                   help="epochs to train each derived cell (default --epochs; 0: no scores)")
+    _data_root_option(p)
+    p.set_defaults(func=_cmd_oneshot)
 
     from nb360.hypotheses import DOC_COMMAND, QUESTIONS
 

@@ -29,11 +29,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from nb360 import cards
 from nb360.data.task import Task, load_task, resolve_data_root
 from nb360.spaces import network
 from nb360.spaces.costs import table_costs
 from nb360.spaces.nb201 import Arch, ArchLike, iso_class_ids
-from nb360.table.schema import DONE, TableWriter, create
+from nb360.table.schema import DONE, TableWriter, check_version, create
 from nb360.train import MOMENTUM, WEIGHT_DECAY, fit, seed_everything
 
 # An int `archs` = N classes: the first N representatives of this fixed permutation, so a selection
@@ -376,3 +377,37 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
     finally:
         bar.close()
     return done, failed
+
+
+def table_task(path: Path, data_root: str | os.PathLike | None = None) -> tuple[Task, int, int, dict]:
+    """The task of a table loaded as its protocol says (resolution), with the protocol's C and N
+    and the protocol itself. Refuses data that differ from the data the table was built on."""
+    with h5py.File(path, "r") as f:
+        check_version(f, path)
+        name = str(f.attrs["task"])
+        protocol = json.loads(f.attrs["protocol"])
+    missing = [key for key in ("C", "N") if key not in protocol]
+    if missing:
+        raise ValueError(f"{path}: the table's protocol has no {' or '.join(missing)}: "
+                         f"the network its runs trained is unknown")
+    card = cards.load("tasks", name)
+    task = load_task(name, data_root, **_load_options(path, card, protocol))
+    if "resolution" in protocol and list(task.spec.in_shape) != list(protocol["resolution"]):
+        raise ValueError(f"{path}: protocol resolution {protocol['resolution']}, "
+                         f"the {name} loader gave {list(task.spec.in_shape)}")
+    if "data_sha256" in protocol:
+        found = data_sha256(task)
+        if found != protocol["data_sha256"]:
+            raise ValueError(f"{path}: the {name} data under {resolve_data_root(data_root)} differ from the data the table "
+                             f"was built on (sha256 {found[:12]}..., table {protocol['data_sha256'][:12]}...)")
+    return task, int(protocol["C"]), int(protocol["N"]), protocol
+
+
+def _load_options(path: Path, card: dict, protocol: dict) -> dict:
+    """`load_task` options that reproduce the protocol's input resolution (square grids only)."""
+    resolution = protocol.get("resolution")
+    if resolution is None or list(resolution) == list(card["in_shape"]):
+        return {}
+    if len(set(resolution)) != 1:
+        raise ValueError(f"{path}: protocol resolution {resolution} is not a square grid, which loaders take as one size")
+    return {"resolution": int(resolution[0])}

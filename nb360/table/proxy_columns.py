@@ -29,18 +29,16 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from nb360 import cards
-from nb360.data.task import Task, load_task, resolve_data_root
+from nb360.data.task import Task
 from nb360.proxies import compute, parse_names
 from nb360.spaces.nb201 import ArchLike, NUM_ARCHS
 from nb360.table.benchmark import resolve
-from nb360.table.build import data_sha256, select_classes
-from nb360.table.schema import TableWriter, check_version
+from nb360.table.build import select_classes, table_task
+from nb360.table.schema import TableWriter
 from nb360.train import default_device
 
 # One batch of 64, as zero-cost-nas scores NB201 cells (nasbench2_pred.py, --batch_size 64).
@@ -57,39 +55,6 @@ def proxy_batch(task: Task, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0)
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:batch_size]
     samples = [train[int(i)] for i in order]
     return torch.stack([x for x, _ in samples]), torch.stack([torch.as_tensor(y) for _, y in samples])
-
-
-def table_task(path: Path, data_root: str | os.PathLike | None = None) -> tuple[Task, int, int, dict]:
-    """The task of a table loaded as its protocol says (resolution), with the protocol's C and N
-    and the protocol itself. Refuses data that differ from the data the table was built on."""
-    with h5py.File(path, "r") as f:
-        check_version(f, path)
-        name = str(f.attrs["task"])
-        protocol = json.loads(f.attrs["protocol"])
-    missing = [key for key in ("C", "N") if key not in protocol]
-    if missing:
-        raise ValueError(f"{path}: the table's protocol has no {' or '.join(missing)}; proxies need the network it trained")
-    card = cards.load("tasks", name)
-    task = load_task(name, data_root, **_load_options(path, card, protocol))
-    if "resolution" in protocol and list(task.spec.in_shape) != list(protocol["resolution"]):
-        raise ValueError(f"{path}: protocol resolution {protocol['resolution']}, "
-                         f"the {name} loader gave {list(task.spec.in_shape)}")
-    if "data_sha256" in protocol:
-        found = data_sha256(task)
-        if found != protocol["data_sha256"]:
-            raise ValueError(f"{path}: the {name} data under {resolve_data_root(data_root)} differ from the data the table "
-                             f"was built on (sha256 {found[:12]}..., table {protocol['data_sha256'][:12]}...)")
-    return task, int(protocol["C"]), int(protocol["N"]), protocol
-
-
-def _load_options(path: Path, card: dict, protocol: dict) -> dict:
-    """`load_task` options that reproduce the protocol's input resolution (square grids only)."""
-    resolution = protocol.get("resolution")
-    if resolution is None or list(resolution) == list(card["in_shape"]):
-        return {}
-    if len(set(resolution)) != 1:
-        raise ValueError(f"{path}: protocol resolution {resolution} is not a square grid, which loaders take as one size")
-    return {"resolution": int(resolution[0])}
 
 
 def build_proxy_columns(
