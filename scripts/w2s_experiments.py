@@ -26,18 +26,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from doc_section import write_section
 
 from nb360.data import darcy, load_task
+from nb360.stats import mean_ci
 from nb360.table.benchmark import Benchmark, available
 from nb360.w2s.protocol import Net, run_w2s
-from nb360.stats import mean_ci
 from nb360.w2s.report import write_report, write_synthetic
 from nb360.w2s.search import search_student
 from nb360.w2s.synthetic import density_sweep, source_selection
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "w2s.md"
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 DENSITIES = [0.0, 0.05, 0.1, 0.2, 0.3]
 WEAK_CELL = "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|skip_connect~0|avg_pool_3x3~1|avg_pool_3x3~2|"
 # Random search: with budgets below regularized evolution's population (10) RE samples at random anyway.
@@ -158,12 +158,7 @@ def main() -> None:
                        N=1, epochs=10, budget=6, batch_size=8, aux=False)
     lines += [f"Made by `python scripts/w2s_experiments.py --seeds {args.seeds}` in {time.time() - start:.0f} s "
               f"(wall) on {platform.processor() or platform.machine()}, torch {torch.__version__}, one thread."]
-    text = DOC.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{DOC}: no {BEGIN} ... {END} markers to write the results between")
-    head, rest = text.split(BEGIN, 1)
-    DOC.write_text(head + BEGIN + "\n" + "\n".join(lines) + "\n" + END + rest.split(END, 1)[1])
-    print(f"wrote {DOC}")
+    write_section(DOC, "results", lines)
 
 
 if __name__ == "__main__":

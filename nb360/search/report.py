@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from nb360.search.runner import COLUMNS
+from nb360.stats import difference_ci, mean_ci
 
 
 def write_outputs(trials, out: str | Path, title: str = "") -> dict[str, Path]:
@@ -54,6 +56,32 @@ def regret_curves(trials, algo: str, x: str, grid: np.ndarray) -> np.ndarray:
     # keeps its final incumbent until then)
     curves[:, grid > trials.loc[trials["algo"] == algo, x].max()] = np.nan
     return curves
+
+
+def regret_at(trials, queries: Sequence[int], baseline: str | None = "rs"):
+    """Each algorithm's regret after each number of `queries` over its seeds: mean with its 95%
+    t interval, median, rank among the algorithms at that budget (1 = lowest mean), and against
+    `baseline` (if it ran): the difference of means with its 95% Welch interval and the one-sided
+    p-value that the algorithm's mean is lower. Seeds whose search met no scored cell by then (a
+    partial table) are left out (`n` counts the rest). One row per (algo, queries)."""
+    import pandas as pd
+
+    grid = np.asarray(queries, dtype=float)
+    regrets = {algo: regret_curves(trials, algo, "trial", grid) for algo in trials["algo"].unique()}
+    rows = []
+    for algo, curves in regrets.items():
+        for j, q in enumerate(queries):
+            summary = mean_ci(curves[:, j])
+            row = {"algo": algo, "queries": int(q), "n": summary["n"], "mean": summary["mean"],
+                   "ci95": summary["ci95"], "median": float(np.nanmedian(curves[:, j])) if summary["n"] else np.nan}
+            if baseline in regrets:
+                versus = difference_ci(curves[:, j], regrets[baseline][:, j])
+                row.update({"diff_vs_" + baseline: versus["diff"], "diff_ci95": versus["ci95"],
+                            "p_lower": versus["p_less"]})
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame["rank"] = frame.groupby("queries")["mean"].rank(method="min")
+    return frame.sort_values(["queries", "rank"], kind="stable").reset_index(drop=True)
 
 
 def plot_regret(trials, path: str | Path, title: str = "") -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nb360.search.report import best_archs, regret_curves, write_outputs
+from nb360.search.report import best_archs, regret_at, regret_curves, write_outputs
 from nb360.search.runner import COLUMNS, run_many
 
 
@@ -46,3 +46,27 @@ def test_regret_curves_step_with_the_clock_and_stop_after_the_longest_search():
 def test_best_is_none_when_nothing_scored():
     trials = _frame([("a", 0, 1, 0.0, float("nan"), float("nan"), "x", 3, 1, 0.5)])
     assert best_archs(trials) == {"a": {"0": None}}
+
+
+def test_regret_at_budgets_against_the_baseline():
+    from nb360.stats import difference_ci
+
+    rows = []
+    for algo, level in (("rs", 0.5), ("re", 0.1)):
+        for seed in range(4):
+            rows += [(algo, seed, t, float(t), level * (4 - t) + 0.01 * seed, 0, "", 0, 1, 0) for t in (1, 2, 3)]
+    rows.append(("ls", 0, 1, 1.0, float("nan"), 0, "", 0, 1, 0))  # met no scored cell; ended after one query
+    table = regret_at(_frame(rows), [1, 3])
+    at3 = table[table["queries"] == 3].set_index("algo")
+    assert list(at3.index[:2]) == ["re", "rs"] and at3.loc["re", "rank"] == 1
+    re_regrets = [0.1 + 0.01 * s for s in range(4)]
+    rs_regrets = [0.5 + 0.01 * s for s in range(4)]
+    assert at3.loc["re", "mean"] == pytest.approx(np.mean(re_regrets)) and at3.loc["re", "n"] == 4
+    expected = difference_ci(re_regrets, rs_regrets)
+    assert at3.loc["re", "diff_vs_rs"] == pytest.approx(-0.4)
+    assert at3.loc["re", "diff_ci95"] == pytest.approx(expected["ci95"]) and at3.loc["re", "p_lower"] < 1e-6
+    assert at3.loc["rs", "diff_vs_rs"] == 0 and at3.loc["rs", "p_lower"] == pytest.approx(0.5)
+    at1 = table[table["queries"] == 1].set_index("algo")
+    assert at1.loc["ls", "n"] == 0 and np.isnan(at1.loc["ls", "mean"]) and at3.loc["ls", "n"] == 0
+    assert at1.loc["re", "mean"] == pytest.approx(0.3 + 0.015)
+    assert "diff_vs_rs" not in regret_at(_frame(rows), [1], baseline="bananas").columns
