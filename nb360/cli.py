@@ -324,8 +324,11 @@ def _search_ray(args: argparse.Namespace) -> None:
 
 
 def _cmd_oneshot(args: argparse.Namespace) -> None:
+    import torch
+
     from nb360.search.oneshot_runs import FILES, run_oneshot_many, summarize
 
+    torch.set_num_threads(args.threads)
     if (args.table is None) == (args.task is None):
         raise ValueError("give --table (look the derived cells up; task and network from its protocol) "
                          "or --task (train the derived cells)")
@@ -721,6 +724,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="2: DARTS's second-order alpha gradient (DARTS only; default 1)")
     p.add_argument("--out", required=True, help="output folder (a run already in its oneshot.csv is skipped)")
     p.add_argument("--batch-size", type=_positive, default=None, help="default: the table's, else the task's")
+    p.add_argument("--threads", type=_positive, default=1,
+                   help="torch CPU threads (default 1: fastest for small networks, and fair to other jobs)")
     g = p.add_argument_group("--task only")
     g.add_argument("--C", type=_positive, default=None, help="channels of the first stage (default 16)")
     g.add_argument("--N", type=_positive, default=None, help="cells per stage (default 5)")
