@@ -5,6 +5,19 @@ import sys
 import pytest
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module: its networks are tiny, so one thread is fastest, extra threads
+    spin on a shared machine, and float sums run in a fixed order (determinism tests compare bits).
+    Module scope, so that module-scoped fixtures that train see it too."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def xautodl():
     """The reference NB201 implementation. Its metadata pins numpy<=1.19.5, so it is installed

@@ -14,6 +14,8 @@ from nb360.proxies import (JACOB_COV_K, PROXIES, PROXY_DIRECTION, compute, jacob
 from nb360.spaces.costs import count_flops, count_params
 from nb360.spaces.network import Spec, build
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ARCH = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|skip_connect~2|"
 DEGENERATE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|none~1|none~2|"
 EMPTY = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
@@ -30,14 +32,6 @@ def batch(kind: str, size: int = 8, seed: int = 0):
     spec, loss, target = KINDS[kind]
     g = torch.Generator().manual_seed(seed)
     return spec, torch.randn(size, *spec.input_shape, generator=g), target(g, size), loss
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # float sums in a fixed order: the determinism test compares bits
-    yield
-    torch.set_num_threads(threads)
 
 
 # ---- every proxy on every kind ----------------------------------------------------------------

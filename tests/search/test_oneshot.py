@@ -17,6 +17,8 @@ from nb360.spaces.network import Cell, Spec, build
 from nb360.table.schema import TableWriter, create
 from nb360.train import fit, seed_everything
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SPECS = [
     Spec("classify2d", 1, (8, 8), 5),
     Spec("dense2d", 3, (9, 9), 2),
@@ -27,16 +29,6 @@ ARCHS = [
     Arch.from_str("|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|skip_connect~2|"),
     Arch.from_str("|avg_pool_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These networks are tiny: one thread is fastest, and on a shared machine it avoids the
-    stalls of threads waiting on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from nb360.data import darcy, load_task
 from nb360.search.oneshot import search_oneshot
@@ -19,15 +18,9 @@ from nb360.table.build import RunSpec, data_sha256, protocol
 from nb360.table.schema import TableWriter, create
 from nb360.train import fit, seed_everything
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 OPTIONS = dict(epochs=2, C=2, N=1, batch_size=4)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import sys
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from nb360.data import darcy, load_task
 from nb360.proxies import PROXIES, compute
@@ -23,6 +22,8 @@ from nb360.table.benchmark import Benchmark
 from nb360.table.build import RunSpec, data_sha256, protocol, select_classes
 from nb360.table.proxy_columns import build_proxy_columns, proxy_batch
 from nb360.table.schema import create
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CLASSES = 4
 OPTIONS = dict(archs=CLASSES, batch_size=8, seed=0, device="cpu", progress=False)
@@ -42,14 +43,6 @@ def table(data_root, tmp_path):
                    lr=0.1, weight_decay=5e-4, data_sha256=data_sha256(task))
     return create(tmp_path / "t.h5", task="darcyflow", metric=task.metric_name, seeds=[0], epochs=2,
                   protocol=protocol(spec, task), provenance={"command": "test"})
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def columns(path):

@@ -24,13 +24,6 @@ def darcy(tmp_path_factory):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Networks here are tiny: one thread is fastest, and on a shared machine extra threads spin
-    (measured: a digits run_w2s costs 1.7 s of CPU with one thread, 20 s with two under load).
-    Module scope, so that module-scoped runs see it too (results depend on the thread count)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread_for_every_module(one_thread):
+    """Every w2s module on one thread (measured: a digits run_w2s costs 1.7 s of CPU with one thread,
+    20 s with two under load; results depend on the thread count)."""
