@@ -228,3 +228,17 @@ def test_direction_and_names():
     spec, x, y, loss = batch("dense2d")
     with pytest.raises(ValueError, match="the spec expects"):
         compute(ARCH, spec, x[:, :2], y, loss, C=2, N=1)
+
+
+def test_the_example_of_the_docs_runs(capsys):
+    """The example block of docs/search.md's proxies section, executed as written."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "search.md"
+    block = re.search(r"## Zero-cost proxies.*?```python\n(.*?)```", doc.read_text(), re.S).group(1)
+    namespace = {}
+    exec(compile(block, str(doc), "exec"), namespace)
+    scores = namespace["scores"]
+    assert set(scores) == set(PROXIES) and all(math.isfinite(v) for v in scores.values())
+    assert "synflow" in capsys.readouterr().out
