@@ -16,11 +16,13 @@ Commands run from the repository root; DATA stands for a data folder of your cho
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from nb360.spaces.nb201 import NUM_ARCHS
@@ -41,7 +43,8 @@ RECIPES = {
                        "samples, C=4, N=1, 10 epochs, 2 seeds.",
         "rebuild": [DARCY_DATA,
                     "nb360 precompute --task darcyflow --epochs 10 --seeds 0,1 --archs all --C 4 --N 1 "
-                    "--resolution 15 --num-cpus 2 --data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-mini.h5"],
+                    "--resolution 15 --num-cpus 2 --data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-mini.h5",
+                    "nb360 proxies --table precomputed/nb201-darcyflow-mini.h5 --data-root DATA/darcy-mini"],
     },
     "nb201-darcyflow-hifi-sample.h5": {
         "description": "A stratified sample of the mini table's archs under a higher protocol, to measure its "
@@ -58,7 +61,8 @@ RECIPES = {
                        "available offline): 897 training / 450 validation / 450 test images, C=4, N=1, 4 epochs, "
                        "batch 64, 2 seeds.",
         "rebuild": ["nb360 precompute --task digits --epochs 4 --seeds 0,1 --archs all --C 4 --N 1 --num-cpus 1 "
-                    "--out precomputed/nb201-digits-mini.h5"],
+                    "--out precomputed/nb201-digits-mini.h5",
+                    "nb360 proxies --table precomputed/nb201-digits-mini.h5"],
     },
     "nb201-costs.h5": {
         "description": "Exact params and FLOPs of all 15,625 cells for the network of each of the ten NB360 "
@@ -156,6 +160,8 @@ def entry(name: str) -> dict:
                     build_hours=round(float(table.attrs.get("build_seconds", float("nan"))) / 3600, 2),
                     build_hardware=hardware())
         info["protocol"] = {k: v for k, v in sorted(table.protocol.items()) if v is not None}
+        if proxies := proxy_summary(path):
+            info["proxies"] = proxies
         if name in FIDELITY and (PRECOMPUTED / FIDELITY[name]).exists():
             info["fidelity"] = {k: (round(v, 4) if isinstance(v, float) else v)
                                 for k, v in fidelity(name, FIDELITY[name]).items()}
@@ -164,6 +170,20 @@ def entry(name: str) -> dict:
     info["size_bytes"] = path.stat().st_size
     info["sha256"] = manifest.sha256(path)
     return info
+
+
+def proxy_summary(path: Path) -> dict | None:
+    """The zero-cost proxy columns of a table: names, how many cells were computed (not NaN; a
+    proxy is -inf or NaN by definition for a few cells, jacob_cov for those with no input-output
+    path) and the settings they were computed with (`nb360 proxies` refuses to mix settings)."""
+    with h5py.File(path, "r") as f:
+        if not len(f["proxies"]):
+            return None
+        names = sorted(f["proxies"])
+        cells = max(int((~np.isnan(f["proxies"][n][()])).sum()) for n in names)
+        settings = json.loads(f["proxies"][names[0]].attrs.get("settings", "{}"))
+    return {"names": names, "cells_computed": cells,
+            "settings": {k: v for k, v in sorted(settings.items()) if v is not None}}
 
 
 def _selected_archs(recipe: dict) -> list[int] | None:

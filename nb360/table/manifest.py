@@ -100,22 +100,23 @@ def _write_cache(cache: dict) -> None:
 
 
 def write(directory: str | os.PathLike, entries: dict[str, dict], header: str = "") -> Path:
-    """Write `entries` as the manifest of `directory` (entries sorted by file name)."""
+    """Write `entries` as the manifest of `directory` (entries sorted by file name; a dict value is
+    a sub-table, at any depth)."""
     lines = [f"# {line}".rstrip() for line in header.strip().splitlines()]
     for name in sorted(entries):
-        lines += ["", f"[files.{_value(name)}]"]
-        tables = []
-        for key, value in entries[name].items():
-            if isinstance(value, dict):
-                tables.append((key, value))
-            else:
-                lines.append(f"{key} = {_value(value)}")
-        for key, table in tables:
-            lines += ["", f"[files.{_value(name)}.{key}]"]
-            lines += [f"{k} = {_value(v)}" for k, v in table.items()]
+        _table(lines, f"files.{_value(name)}", entries[name])
     path = Path(directory) / MANIFEST
     path.write_text("\n".join(lines).lstrip("\n") + "\n")
     return path
+
+
+def _table(lines: list[str], key: str, table: dict) -> None:
+    """`[key]` with the plain values of `table`, then each dict value as the table `[key.sub]`."""
+    lines += ["", f"[{key}]"]
+    lines += [f"{k} = {_value(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    for k, v in table.items():
+        if isinstance(v, dict):
+            _table(lines, f"{key}.{k}", v)
 
 
 def _value(value) -> str:

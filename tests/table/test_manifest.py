@@ -64,7 +64,8 @@ def test_a_malformed_checksum_names_the_field(shipped, tmp_path):
 def test_write_and_read_round_trip(tmp_path):
     entries = {"b.h5": {"task": "darcyflow", "seeds": [0, 1], "complete": True, "archs": 15625, "hours": 1.5,
                         "quote": 'say "hi"\n', "protocol": {"C": 4, "resolution": [15, 15]},
-                        "fidelity": {"spearman": 0.75, "missing": math.nan}},
+                        "fidelity": {"spearman": 0.75, "missing": math.nan},
+                        "proxies": {"names": ["snip"], "settings": {"seed": 0, "resolution": [15, 15]}}},
                "a.h5": {"task": "digits"}}
     manifest.write(tmp_path, entries, header="Shipped tables.\nSecond line.")
     text = (tmp_path / "MANIFEST.toml").read_text()
