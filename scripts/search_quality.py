@@ -119,7 +119,9 @@ def oneshot_lines(summary: pd.DataFrame, stats: pd.DataFrame, epochs: int) -> li
                f"![alphas on {t}](search/oneshot/{t}/{FILES['alphas_figure']})" for t in dict.fromkeys(summary["table"])]
     return ["", f"One-shot searches, {epochs} supernet epochs each, on the table's own task, data and network; the "
                 f"derived cell (argmax of alpha) looked up in the table (`scored`: how many of those cells the table "
-                f"has a score for). `rs @100`: random search's mean regret after 100 queries, for scale.", "",
+                f"has a score for; the cells derived after every epoch were trained into the shipped tables ahead of "
+                f"the build's order, see docs/tables.md). `rs @100`: random search's mean regret after 100 queries, "
+                f"for scale.", "",
             *lines, "", *figures]
 
 
