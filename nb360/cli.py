@@ -345,9 +345,11 @@ def _cmd_oneshot(args: argparse.Namespace) -> None:
         bench, batch_size, where = Benchmark.load(path), args.batch_size or protocol.get("batch_size"), str(path)
     else:
         from nb360.data.task import load_task
+        from nb360.spaces.network import DEFAULT_C, DEFAULT_N
 
         task = load_task(args.task, args.data_root, **({"resolution": args.resolution} if args.resolution else {}))
-        C, N, bench, batch_size, where = args.C or 16, args.N or 5, None, args.batch_size, args.task
+        C, N = args.C or DEFAULT_C, args.N or DEFAULT_N
+        bench, batch_size, where = None, args.batch_size, args.task
     runs = run_oneshot_many(task, args.method, range(args.seeds), args.out, epochs=args.epochs, C=C, N=N,
                             batch_size=batch_size, table=bench, train_epochs=args.train_epochs, order=args.order)
     score = "mean_regret" if bench is not None else "mean_test"

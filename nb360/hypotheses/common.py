@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from nb360 import cards
 from nb360.spaces.nb201 import NUM_ARCHS, iso_class_ids
 from nb360.table import manifest
 from nb360.table.benchmark import Benchmark
+from nb360.figures import figure  # noqa: F401  (the question modules take it from here)
 from nb360.table.compare import agreement
 
 TableLike = str | os.PathLike | Benchmark
@@ -152,28 +152,6 @@ def caveats(table: Benchmark) -> list[str]:
         numbers = ", ".join(f"{k}={fmt(v)}" for k, v in fidelity.items())
         out.append(f"`{name}`'s manifest records its fidelity: {numbers}")
     return out
-
-
-# ---- figures -----------------------------------------------------------------------------------------
-@contextmanager
-def figure(path: Path, ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 3.8), title: str = ""
-           ) -> Iterator[tuple[object, np.ndarray]]:
-    """A matplotlib figure of nrows x ncols panels (each `size` inches), saved to `path` as PNG on
-    exit. Yields (figure, 2D array of axes). Agg backend: no display needed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
-                             constrained_layout=True)
-    try:
-        yield fig, axes
-        if title:
-            fig.suptitle(title)
-        fig.savefig(path, dpi=110)
-    finally:
-        plt.close(fig)
 
 
 # ---- numbers as text -----------------------------------------------------------------------------------

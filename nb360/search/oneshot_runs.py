@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from nb360.data.task import Task
+from nb360.figures import figure
 from nb360.search.oneshot import search_oneshot
 from nb360.spaces.nb201 import EDGES, NUM_EDGES, OPS
 from nb360.table.benchmark import Benchmark
@@ -136,51 +137,34 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 def plot_oneshot(runs: pd.DataFrame, epochs: pd.DataFrame, path: Path) -> None:
     """Left: the table regret of the cell derived after each epoch (when looked up), one line per
     seed, a colour per method. Right: the supernet's validation score."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     looked_up = "table_regret" in epochs.columns and epochs["table_regret"].notna().any()
     panels = [("table_regret", "test regret of the derived cell")] if looked_up else []
     panels.append(("val_metric", "supernet validation score"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
-    for ax, (column, label) in zip(axes[0], panels):
-        for i, (method, group) in enumerate(epochs.groupby("method", sort=False)):
-            for j, (_, run) in enumerate(group.groupby("seed", sort=True)):
-                ax.plot(run["epoch"], run[column], color=f"C{i}", alpha=0.7, label=method if j == 0 else None)
-        ax.set(xlabel="supernet epoch", ylabel=label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"one-shot search: {', '.join(dict.fromkeys(runs['method']))}, {runs['seed'].nunique()} seeds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    title = f"one-shot search: {', '.join(dict.fromkeys(runs['method']))}, {runs['seed'].nunique()} seeds"
+    with figure(path, ncols=len(panels), size=(5.2, 3.8), title=title) as (_, axes):
+        for ax, (column, label) in zip(axes[0], panels):
+            for i, (method, group) in enumerate(epochs.groupby("method", sort=False)):
+                for j, (_, run) in enumerate(group.groupby("seed", sort=True)):
+                    ax.plot(run["epoch"], run[column], color=f"C{i}", alpha=0.7, label=method if j == 0 else None)
+            ax.set(xlabel="supernet epoch", ylabel=label)
+            ax.grid(alpha=0.3)
+            ax.legend()
 
 
 def plot_alphas(alphas_path: Path, runs: pd.DataFrame, path: Path) -> None:
     """Softmax of alpha per edge over the epochs of each method's first seed: a row per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     saved = np.load(alphas_path)
     firsts = [(m, int(g["seed"].min())) for m, g in runs.groupby("method", sort=False)]
-    fig, axes = plt.subplots(len(firsts), NUM_EDGES, figsize=(2.6 * NUM_EDGES, 2.4 * len(firsts) + 0.6),
-                             squeeze=False, sharey=True)
-    for row, (method, seed) in zip(axes, firsts):
-        alphas = saved[f"{method}-{seed}"]
-        probs = np.exp(alphas - alphas.max(axis=-1, keepdims=True))
-        probs /= probs.sum(axis=-1, keepdims=True)
-        for edge, ax in enumerate(row):
-            for k, op in enumerate(OPS):
-                ax.plot(probs[:, edge, k], color=f"C{k}", label=op)
-            to, frm = EDGES[edge]
-            ax.set_title(f"{method} seed {seed}: edge {frm}->{to}", fontsize=8)
-            ax.set_xlabel("epoch")
-    axes[0][0].set_ylabel("softmax(alpha)")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, ncols=NUM_EDGES, nrows=len(firsts), size=(2.6, 2.4)) as (_, axes):
+        for row, (method, seed) in zip(axes, firsts):
+            alphas = saved[f"{method}-{seed}"]
+            probs = np.exp(alphas - alphas.max(axis=-1, keepdims=True))
+            probs /= probs.sum(axis=-1, keepdims=True)
+            for edge, ax in enumerate(row):
+                for k, op in enumerate(OPS):
+                    ax.plot(probs[:, edge, k], color=f"C{k}", label=op)
+                to, frm = EDGES[edge]
+                ax.set_title(f"{method} seed {seed}: edge {frm}->{to}", fontsize=8)
+                ax.set_xlabel("epoch")
+        axes[0][0].set_ylabel("softmax(alpha)")
+        axes[0][-1].legend(fontsize=7)
