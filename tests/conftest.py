@@ -5,6 +5,16 @@ import sys
 import pytest
 
 
+@pytest.fixture(scope="session")
+def cli():
+    """Runs the real console entry point in a subprocess, as a user would: `cli("search", "--algo", "rs")`."""
+
+    def run(*args, cwd=None):
+        return subprocess.run([sys.executable, "-m", "nb360.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+    return run
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One torch thread for a module: its networks are tiny, so one thread is fastest, extra threads

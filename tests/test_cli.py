@@ -1,5 +1,4 @@
 import json
-import subprocess
 import sys
 
 import pytest
@@ -7,13 +6,8 @@ import pytest
 from nb360.cli import main
 
 
-def nb360(*args, cwd=None):
-    """Run the real console entry point in a subprocess, as a user would."""
-    return subprocess.run([sys.executable, "-m", "nb360.cli", *args], capture_output=True, text=True, cwd=cwd)
-
-
-def test_help_lists_commands():
-    result = nb360("--help")
+def test_help_lists_commands(cli):
+    result = cli("--help")
     assert result.returncode == 0
     for command in ("tasks", "data", "train", "demo"):
         assert command in result.stdout
@@ -32,32 +26,32 @@ def test_help_lists_commands():
         (["frobnicate"], "invalid choice"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(args, expected, tmp_path):
-    result = nb360(*args, "--data-root", str(tmp_path)) if args[0] == "train" else nb360(*args)
+def test_bad_input_is_one_line_exit_2(cli, args, expected, tmp_path):
+    result = cli(*args, "--data-root", str(tmp_path)) if args[0] == "train" else cli(*args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert expected in lines[0] and "error" in lines[0]
 
 
-def test_missing_data_names_the_file(tmp_path):
-    result = nb360("train", "--arch", "0", "--data-root", str(tmp_path))
+def test_missing_data_names_the_file(cli, tmp_path):
+    result = cli("train", "--arch", "0", "--data-root", str(tmp_path))
     assert result.returncode == 2
     assert "piececonst" in result.stderr and str(tmp_path) in result.stderr
 
 
-def test_generate_then_train_end_to_end(tmp_path):
+def test_generate_then_train_end_to_end(cli, tmp_path):
     data = tmp_path / "data"
-    result = nb360("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
+    result = cli("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
                    "--out", str(data))
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in data.iterdir()) == ["piececonst_r9_N12_smooth1.mat", "piececonst_r9_N12_smooth2.mat"]
-    again = nb360("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
+    again = cli("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
                   "--out", str(data))
     assert again.returncode == 0 and "skipped" in again.stdout
 
     out = tmp_path / "run.json"
-    result = nb360("train", "--task", "darcyflow", "--arch", "1", "--resolution", "9", "--epochs", "2", "--C", "2",
+    result = cli("train", "--task", "darcyflow", "--arch", "1", "--resolution", "9", "--epochs", "2", "--C", "2",
                    "--N", "1", "--batch-size", "4", "--data-root", str(data), "--out", str(out))
     assert result.returncode == 0, result.stderr
     saved = json.loads(out.read_text())
@@ -68,12 +62,12 @@ def test_generate_then_train_end_to_end(tmp_path):
     printed = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["1"], ["2"])]
     assert [float(p[3]) for p in printed] == pytest.approx([r["val_metric"] for r in saved["records"]], abs=1e-5)
 
-    status = nb360("tasks", "--data-root", str(data))
+    status = cli("tasks", "--data-root", str(data))
     assert status.returncode == 0 and "darcyflow" in status.stdout and "found" in status.stdout
 
 
-def test_tasks_reports_missing_files(tmp_path):
-    result = nb360("tasks", "--data-root", str(tmp_path))
+def test_tasks_reports_missing_files(cli, tmp_path):
+    result = cli("tasks", "--data-root", str(tmp_path))
     assert result.returncode == 0
     assert "missing: piececonst_r*_N*_smooth1.mat" in result.stdout
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[2:] if line and not line.startswith("*")}
@@ -106,36 +100,36 @@ def small_table(path):
     return path
 
 
-def test_query_and_table_info(tmp_path):
+def test_query_and_table_info(cli, tmp_path):
     table = small_table(tmp_path / "t.h5")
-    result = nb360("query", str(table), "7")
+    result = cli("query", str(table), "7")
     assert result.returncode == 0, result.stderr
     fields = dict(line.split(None, 1) for line in result.stdout.splitlines())
     assert fields["index"] == "7" and float(fields["val_metric"]) == pytest.approx(2.3)
     assert float(fields["train_seconds"]) == 4.0
 
-    top = nb360("query", str(table), "--top", "3", "--by", "val_metric")
+    top = cli("query", str(table), "--top", "3", "--by", "val_metric")
     rows = [line.split()[0] for line in top.stdout.splitlines()[3:]]
     assert top.returncode == 0 and rows == ["29", "28", "27"]
 
-    info = nb360("table", "info", str(table))
+    info = cli("table", "info", str(table))
     assert info.returncode == 0
     assert "30/15625 done, 1 failed" in info.stdout and "arch 40 seed 0: RuntimeError: boom" in info.stdout
 
     for args, expected in [(("query", str(table)), "--top K"), (("query", "nosuch", "1"), "unknown table 'nosuch'"),
                            (("query", str(table), "1", "--epoch", "3"), "epoch must be in 1..2"),
                            (("query", str(table), "--top", "2", "--by", "accuracy"), "not a column")]:
-        bad = nb360(*args)
+        bad = cli(*args)
         assert bad.returncode == 2 and expected in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
-def test_precompute_stopped_by_sigterm_keeps_its_runs_and_resumes(tmp_path, stop_after):
+def test_precompute_stopped_by_sigterm_keeps_its_runs_and_resumes(cli, tmp_path, stop_after):
     """A scheduler's SIGTERM ends a build like Ctrl-C (Ray's driver turns it into SystemExit, which
     cancels the runs in flight): finished runs stay, the same command resumes."""
     import signal
 
     data, out = tmp_path / "data", tmp_path / "t.h5"
-    assert nb360("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
+    assert cli("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
                  "--out", str(data)).returncode == 0
     command = ["precompute", "--task", "darcyflow", "--epochs", "2", "--seeds", "0", "--archs", "20", "--C", "2",
                "--N", "1", "--resolution", "9", "--num-cpus", "1", "--data-root", str(data), "--out", str(out)]
@@ -145,14 +139,14 @@ def test_precompute_stopped_by_sigterm_keeps_its_runs_and_resumes(tmp_path, stop
     # shutting down: either way the build stopped, and what it wrote must be intact
     assert build.returncode in (signal.SIGTERM, -signal.SIGABRT), stderr[-2000:]
 
-    resumed = nb360(*command)
+    resumed = cli(*command)
     assert resumed.returncode == 0, resumed.stderr
     summary = dict(item.split("=", 1) for item in resumed.stdout.strip().splitlines()[-1].split(", "))
     assert int(summary["skipped"]) >= 2 and int(summary["skipped"]) + int(summary["done"]) == 20
     assert int(summary["failed"]) == 0
 
 
-def test_search_writes_trials_regret_plot_and_best_archs(tmp_path):
+def test_search_writes_trials_regret_plot_and_best_archs(cli, tmp_path):
     import numpy as np
 
     from nb360.table.schema import TableWriter, create
@@ -165,7 +159,7 @@ def test_search_writes_trials_regret_plot_and_best_archs(tmp_path):
                               "test_metric": error[i] + 0.01, "train_seconds": 10.0 * (e + 1)} for e in range(3)])
                      for i in range(15625) for s in (0, 1))
     out = tmp_path / "out"
-    result = nb360("search", "--algo", "rs,re,sh", "--table", str(table), "--budget", "40", "--seeds", "3",
+    result = cli("search", "--algo", "rs,re,sh", "--table", str(table), "--budget", "40", "--seeds", "3",
                    "--out", str(out))
     assert result.returncode == 0, result.stderr
     lines = (out / "trials.csv").read_text().splitlines()
@@ -180,7 +174,7 @@ def test_search_writes_trials_regret_plot_and_best_archs(tmp_path):
     for algo in ("rs", "re", "sh"):
         assert f"\n{algo} " in result.stdout
 
-    timed = nb360("search", "--algo", "rs", "--table", str(table), "--time-budget", "95", "--seeds", "2",
+    timed = cli("search", "--algo", "rs", "--table", str(table), "--time-budget", "95", "--seeds", "2",
                   "--out", str(tmp_path / "timed"))
     assert timed.returncode == 0, timed.stderr
     rows = (tmp_path / "timed" / "trials.csv").read_text().splitlines()[1:]
@@ -189,7 +183,7 @@ def test_search_writes_trials_regret_plot_and_best_archs(tmp_path):
     for args, expected in [(("--algo", "rs,nope"), "expected distinct names among rs, re"),
                            (("--algo", "zc-re", "--table", str(table)), "no proxy 'synflow'"),
                            (("--table", "nosuch"), "unknown table 'nosuch'")]:
-        bad = nb360("search", *args, "--out", str(tmp_path / "bad"))
+        bad = cli("search", *args, "--out", str(tmp_path / "bad"))
         assert bad.returncode == 2 and expected in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 
 
@@ -208,7 +202,7 @@ def test_fake_data_then_train(task, tmp_path, capsys):
     assert "already there" in capsys.readouterr().err
 
 
-def test_train_the_wrn_baseline(tmp_path):
+def test_train_the_wrn_baseline(cli, tmp_path):
     data, out = tmp_path / "data", tmp_path / "wrn.json"
     assert main(["data", "fake", "satellite", "--out", str(data)]) == 0
     assert main(["train", "--task", "satellite", "--data-root", str(data), "--epochs", "1", "--model", "wrn",
@@ -216,7 +210,7 @@ def test_train_the_wrn_baseline(tmp_path):
     run = json.loads(out.read_text())
     assert run["config"]["model"] == "wrn" and run["config"]["arch"] is None
     assert 0 <= run["records"][0]["val_metric"] <= 1
-    both = nb360("train", "--arch", "1", "--model", "wrn")
+    both = cli("train", "--arch", "1", "--model", "wrn")
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
 
 
@@ -240,10 +234,10 @@ def test_tasks_baselines_prints_the_paper_numbers(capsys):
     assert rows["ninapro"][header.index("amber")] == "-"
 
 
-def test_hypotheses_answers_one_question_and_reports_bad_input(tmp_path):
+def test_hypotheses_answers_one_question_and_reports_bad_input(cli, tmp_path):
     table = small_table(tmp_path / "t.h5")
     out = tmp_path / "operations"
-    result = nb360("hypotheses", "operations", "--tables", str(table), "--out", str(out))
+    result = cli("hypotheses", "operations", "--tables", str(table), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "the additive model explains" in result.stdout and str(out / "summary.md") in result.stdout
     assert (out / "edges.csv").read_text().startswith("table,edge,n,share")
@@ -253,5 +247,5 @@ def test_hypotheses_answers_one_question_and_reports_bad_input(tmp_path):
                            (("all", "--tables", str(table)), "give --tables to one question at a time"),
                            (("rank-transfer", "--tables", str(table)), "needs at least 2"),
                            (("ranks",), "invalid choice")]:
-        bad = nb360("hypotheses", *args, "--out", str(tmp_path / "bad"))
+        bad = cli("hypotheses", *args, "--out", str(tmp_path / "bad"))
         assert bad.returncode == 2 and expected in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

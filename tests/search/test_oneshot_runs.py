@@ -2,8 +2,6 @@
 resumed, looked up again as the table grows."""
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -93,15 +91,11 @@ def test_without_a_table_the_derived_cells_are_trained(task, tmp_path):
     assert "table_regret" not in pd.read_csv(tmp_path / FILES["epochs"]).columns
 
 
-def nb360(*args):
-    return subprocess.run([sys.executable, "-m", "nb360.cli", *args], capture_output=True, text=True)
-
-
-def test_command_takes_task_and_network_from_the_table(task, data_root, tmp_path):
+def test_command_takes_task_and_network_from_the_table(cli, task, data_root, tmp_path):
     path = empty_table(tmp_path / "t.h5", task, data_root)
     train_into(path, task, [search_oneshot(task, "gdas", seed=0, train_epochs=0, progress=False, **OPTIONS).arch])
     out = tmp_path / "out"
-    result = nb360("oneshot", "--method", "gdas", "--table", str(path), "--epochs", "2", "--data-root", str(data_root),
+    result = cli("oneshot", "--method", "gdas", "--table", str(path), "--epochs", "2", "--data-root", str(data_root),
                    "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "C=2 N=1" in result.stdout and "gdas   1 runs, 1 scored, mean 0.00000" in result.stdout
@@ -110,5 +104,5 @@ def test_command_takes_task_and_network_from_the_table(task, data_root, tmp_path
     for args, expected in [(("--table", str(path), "--C", "4"), "--C: with --table the network and data are"),
                            ((), "give --table"), (("--method", "enas", "--task", "darcyflow"), "unknown one-shot"),
                            (("--table", str(path), "--data-root", str(tmp_path)), "piececonst")]:
-        bad = nb360("oneshot", "--out", str(tmp_path / "bad"), *args)
+        bad = cli("oneshot", "--out", str(tmp_path / "bad"), *args)
         assert bad.returncode == 2 and expected in bad.stderr, bad.stderr
