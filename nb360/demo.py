@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from nb360.figures import figure
+
 # Cells with a story: NB201's best CIFAR cell, its ResNet cell, a cheap 1x1 cell, a cell with no
 # convolution at all, and the empty cell (only the residual blocks between stages learn).
 DEMO_ARCHS = {
@@ -70,10 +72,6 @@ def run_demo(out: Path, epochs: int = 8, seed: int = 0) -> list[dict]:
 
 def _plot(path: Path, curves: dict[str, list[float]], task, model, name: str) -> None:
     """Validation curves of every cell, and one test sample solved by the best cell."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import torch
 
     normalizer = task.loss.normalizer
@@ -85,22 +83,17 @@ def _plot(path: Path, curves: dict[str, list[float]], task, model, name: str) ->
         truth = normalizer.decode(y[None].to(device))[0, 0].cpu()
     coeff = x[0]  # the input's coefficient channel, normalised pixel by pixel as the network sees it
 
-    fig = plt.figure(figsize=(13, 3.8))
-    grid = fig.add_gridspec(1, 5, width_ratios=[1.6, 1, 1, 1, 1])
-    ax = fig.add_subplot(grid[0])
-    for label, values in curves.items():
-        ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=label)
-    ax.set(xlabel="epoch", ylabel="validation relative L2", yscale="log", title="Darcy Flow, NB201 cells")
-    ax.legend(fontsize=8)
     err = (pred - truth).abs()
     panels = [("coefficient a (normalised)", coeff, "viridis"), ("solution u (solver)", truth, "magma"),
               (f"prediction ({name})", pred, "magma"), ("|error|", err, "Greys")]
-    for i, (title, image, cmap) in enumerate(panels, start=1):
-        a = fig.add_subplot(grid[i])
-        im = a.imshow(image.numpy(), cmap=cmap, origin="lower")
-        a.set_title(title, fontsize=9)
-        a.axis("off")
-        fig.colorbar(im, ax=a, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, ncols=5, size=(2.6, 3.8), width_ratios=[1.6, 1, 1, 1, 1]) as (fig, axes):
+        ax = axes[0, 0]
+        for label, values in curves.items():
+            ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=label)
+        ax.set(xlabel="epoch", ylabel="validation relative L2", yscale="log", title="Darcy Flow, NB201 cells")
+        ax.legend(fontsize=8)
+        for a, (title, image, cmap) in zip(axes[0, 1:], panels):
+            im = a.imshow(image.numpy(), cmap=cmap, origin="lower")
+            a.set_title(title, fontsize=9)
+            a.axis("off")
+            fig.colorbar(im, ax=a, fraction=0.046, pad=0.04)

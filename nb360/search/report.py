@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from nb360.figures import figure
 from nb360.search.runner import COLUMNS
 from nb360.stats import difference_ci, mean_ci
 
@@ -86,28 +87,26 @@ def regret_at(trials, queries: Sequence[int], baseline: str | None = "rs"):
 
 def plot_regret(trials, path: str | Path, title: str = "") -> None:
     """Median and inter-quartile band of regret against queries and against simulated time,
-    one line per algorithm."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    one line per algorithm. The regret axis is logarithmic (linear near zero, where a search that
+    found the best cell sits): the algorithms differ by factors, late in a search, not by offsets."""
     grids = {"trial": np.arange(1, int(trials["trial"].max()) + 1),
              "sim_seconds": np.linspace(0.0, float(trials["sim_seconds"].max()), 300)}
-    for ax, (x, grid) in zip(axes, grids.items()):
-        for algo in trials["algo"].unique():
-            curves = regret_curves(trials, algo, x, grid)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before any score
-                q25, median, q75 = np.nanpercentile(curves, [25, 50, 75], axis=0)
-            line, = ax.plot(grid, median, label=f"{algo} ({len(curves)} seeds)")
-            ax.fill_between(grid, q25, q75, color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.set_xlabel("queries" if x == "trial" else "simulated training time (s)")
-        ax.set_ylabel("test regret of the incumbent")
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(title or "regret: median and inter-quartile range over seeds")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    positive = trials["regret"].to_numpy(dtype=np.float64)
+    positive = positive[np.isfinite(positive) & (positive > 0)]
+    with figure(Path(path), ncols=2, size=(5.5, 4.0),
+                title=title or "regret: median and inter-quartile range over seeds") as (_, axes):
+        for ax, (x, grid) in zip(axes[0], grids.items()):
+            for algo in trials["algo"].unique():
+                curves = regret_curves(trials, algo, x, grid)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before any score
+                    q25, median, q75 = np.nanpercentile(curves, [25, 50, 75], axis=0)
+                line, = ax.plot(grid, median, label=f"{algo} ({len(curves)} seeds)")
+                ax.fill_between(grid, q25, q75, color=line.get_color(), alpha=0.2, linewidth=0)
+            if positive.size:
+                ax.set_yscale("symlog", linthresh=float(positive.min()))
+            ax.set_xlabel("queries" if x == "trial" else "simulated training time (s)")
+            ax.set_ylabel("test regret of the incumbent")
+            ax.grid(alpha=0.3)
+        axes[0, 0].legend()
 

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from nb360.figures import figure
 from nb360.stats import mean_ci
 
 ROLES = ("weak", "w2s", "ceiling")
@@ -20,15 +21,6 @@ DETECTION_COLUMNS = ("density", "seed", "overlap_precision", "overlap_recall", "
 def summarize(reports: Sequence[dict]) -> dict:
     """Test errors of the three roles and PGR over the runs (one per seed)."""
     return {key: mean_ci([r[key] for r in reports]) for key in (*ROLES, "pgr")}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def write_report(out: str | Path, reports: Sequence[dict], extra: dict | None = None) -> dict[str, Path]:
@@ -43,18 +35,13 @@ def write_report(out: str | Path, reports: Sequence[dict], extra: dict | None = 
                 **(extra or {}), "runs": list(reports)}
     paths = {"json": out / "report.json", "png": out / "report.png"}
     paths["json"].write_text(json.dumps(document, indent=2) + "\n")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
-    for i, role in enumerate(ROLES):
-        ax.bar(i, summary[role]["mean"], color=f"C{i}", alpha=0.6)
-        values = summary[role]["values"]
-        ax.scatter(np.full(len(values), i) + np.linspace(-0.15, 0.15, len(values)), values, color="k", s=12, zorder=3)
-    ax.set_xticks(range(len(ROLES)), ["weak teacher", "weak-to-strong", "strong ceiling"])
-    ax.set_ylabel(f"test {first['metric']} (lower is better)")
     p = summary["pgr"]
-    ax.set_title(f"{first['task']}: PGR {p['mean']:.2f} ± {p['ci95']:.2f} ({len(reports)} seeds)")
-    fig.savefig(paths["png"], dpi=120)
-    plt.close(fig)
+    with figure(paths["png"], size=(5, 4), title=f"{first['task']}: PGR {p['mean']:.2f} ± {p['ci95']:.2f} "
+                f"({len(reports)} seeds)") as (_, axes):
+        ax = axes[0, 0]
+        _bars_with_points(ax, [summary[role]["values"] for role in ROLES],
+                          ["weak teacher", "weak-to-strong", "strong ceiling"])
+        ax.set_ylabel(f"test {first['metric']} (lower is better)")
     return paths
 
 
@@ -68,46 +55,43 @@ def write_synthetic(out: str | Path, sweep, selection) -> dict[str, Path]:
     sweep.to_csv(paths["density"], columns=list(DENSITY_COLUMNS), index=False)
     sweep.to_csv(paths["detection"], columns=list(DETECTION_COLUMNS), index=False)
     selection.to_csv(paths["selection"], index=False)
-    plt = _pyplot()
     by_density = sweep.groupby("density")
-    fig, (acc, gain) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for name in ("weak", "w2s", "ceiling"):
-        _line(acc, by_density[f"{name}_acc"], name)
-    _line(gain, by_density["pgr"], "PGR")
-    acc.set(xlabel="overlap density", ylabel="test accuracy", title="accuracy against overlap density")
-    gain.set(xlabel="overlap density", ylabel="performance gap recovered", title="PGR against overlap density")
-    _save(fig, out / "density.png", plt, acc, gain)
-    fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
-    for name in ("precision", "recall", "f1"):
-        _line(ax, by_density[f"overlap_{name}"], name)
-    ax.set(xlabel="overlap density", ylabel="overlap detection", ylim=(0, 1.05), title="detected overlap points")
-    _save(fig, out / "detection.png", plt, ax)
-    fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
-    policies = list(dict.fromkeys(selection["policy"]))
-    for i, policy in enumerate(policies):
-        values = selection.loc[selection["policy"] == policy, "true_density"].to_numpy()
-        ax.bar(i, values.mean(), color=f"C{i}", alpha=0.6)
-        ax.scatter(np.full(len(values), i) + np.linspace(-0.15, 0.15, len(values)), values, color="k", s=12, zorder=3)
-    ax.set_xticks(range(len(policies)), policies)
-    ax.set(ylabel="true overlap density of the points bought", title="source selection")
-    fig.savefig(out / "selection.png", dpi=120)
-    plt.close(fig)
+    with figure(out / "density.png", ncols=2, size=(5, 4)) as (_, axes):
+        acc, gain = axes[0]
+        for name in ("weak", "w2s", "ceiling"):
+            _line(acc, by_density[f"{name}_acc"], name)
+        _line(gain, by_density["pgr"], "PGR")
+        acc.set(xlabel="overlap density", ylabel="test accuracy", title="accuracy against overlap density")
+        gain.set(xlabel="overlap density", ylabel="performance gap recovered", title="PGR against overlap density")
+    with figure(out / "detection.png", size=(5, 4)) as (_, axes):
+        ax = axes[0, 0]
+        for name in ("precision", "recall", "f1"):
+            _line(ax, by_density[f"overlap_{name}"], name)
+        ax.set(xlabel="overlap density", ylabel="overlap detection", ylim=(0, 1.05), title="detected overlap points")
+    with figure(out / "selection.png", size=(5, 4)) as (_, axes):
+        policies = list(dict.fromkeys(selection["policy"]))
+        _bars_with_points(axes[0, 0], [selection.loc[selection["policy"] == policy, "true_density"].to_numpy()
+                                       for policy in policies], policies)
+        axes[0, 0].set(ylabel="true overlap density of the points bought", title="source selection")
     paths.update({f"{name}_png": out / f"{name}.png" for name in ("density", "detection", "selection")})
     return paths
 
 
 def _line(ax, grouped, label: str) -> None:
-    """Mean over seeds with a 95% interval band."""
+    """Mean over seeds with a 95% interval band, legend and grid."""
     x, stats = zip(*((key, mean_ci(list(values))) for key, values in grouped))
     mean = np.array([s["mean"] for s in stats])
     half = np.nan_to_num(np.array([s["ci95"] for s in stats]))
     line, = ax.plot(x, mean, marker="o", label=label)
     ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.legend()
+    ax.grid(alpha=0.3)
 
 
-def _save(fig, path: Path, plt, *axes) -> None:
-    for ax in axes:
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def _bars_with_points(ax, groups: Sequence[Sequence[float]], labels: Sequence[str]) -> None:
+    """One bar per group at its mean, with the group's values (the seeds) as points over it."""
+    for i, values in enumerate(groups):
+        values = np.asarray(values, dtype=float)
+        ax.bar(i, values.mean(), color=f"C{i}", alpha=0.6)
+        ax.scatter(np.full(len(values), i) + np.linspace(-0.15, 0.15, len(values)), values, color="k", s=12, zorder=3)
+    ax.set_xticks(range(len(labels)), labels)
