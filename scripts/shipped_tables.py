@@ -26,7 +26,6 @@ import h5py
 import numpy as np
 
 from nb360.spaces.nb201 import NUM_ARCHS
-from nb360.hypotheses.common import class_rows
 from nb360.table import manifest
 from nb360.table.benchmark import Benchmark
 from nb360.table.compare import agreement
@@ -83,7 +82,7 @@ def _open(path: Path) -> Benchmark:
 def representatives_scored(table: Benchmark, metric: str = "test_metric") -> tuple[np.ndarray, np.ndarray]:
     """(official indices of the scored iso classes' rows, their scores): one row per class, as the
     hypothesis scripts count them."""
-    rows = class_rows(table, metric)
+    rows = table.class_rows(metric)
     reps = rows[rows >= 0]
     return reps, table.final(metric)[reps]
 

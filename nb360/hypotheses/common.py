@@ -12,14 +12,13 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from nb360 import cards
-from nb360.spaces.nb201 import NUM_ARCHS, iso_class_ids
+from nb360.spaces.nb201 import NUM_ARCHS, iso_class_representatives
 from nb360.table import manifest
 from nb360.table.benchmark import Benchmark
 from nb360.figures import figure  # noqa: F401  (the question modules take it from here)
@@ -51,29 +50,6 @@ def load_tables(tables: Sequence[TableLike], question: str, minimum: int = 1) ->
     if repeated:
         raise ValueError(f"{question}: tables are told apart by file name, and {', '.join(repeated)} appears twice")
     return loaded
-
-
-@cache
-def classes() -> np.ndarray:
-    """Official indices of the 6,466 iso-class representatives, increasing: the class order."""
-    return np.unique(iso_class_ids())
-
-
-def class_rows(table: Benchmark, metric: str = "test_metric") -> np.ndarray:
-    """For every iso class (in `classes()` order), the row that stands for it: its smallest official
-    index with a final `metric`, -1 where no member has one.
-
-    Why one row per class: members of a class compute the same function, and the shipped tables
-    train one run per class and copy it to every member, so counting members would weight a class
-    by its size (the degenerate cells, all alike, form the largest). The smallest scored member is the
-    representative whenever it is scored, which it always is in a table built by `nb360 precompute`;
-    imported NATS-Bench tables trained members separately, and any scored one may stand in."""
-    scored = np.flatnonzero(np.isfinite(table.final(metric)))
-    iso = table.iso_classes()[scored]
-    present, first = np.unique(iso, return_index=True)  # scored is increasing: first = smallest index
-    rows = np.full(len(classes()), -1, dtype=np.int64)
-    rows[np.searchsorted(classes(), present)] = scored[first]
-    return rows
 
 
 def by_class(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -121,9 +97,9 @@ def protocol_text(table: Benchmark) -> str:
 
 def completeness_text(table: Benchmark) -> str:
     c = table.completeness()
-    classes_scored = int((class_rows(table) >= 0).sum())
+    classes_scored = int((table.class_rows() >= 0).sum())
     return (f"{c['archs_with_a_run']:,}/{NUM_ARCHS:,} archs ({c['archs_with_a_run'] / NUM_ARCHS:.0%}) and "
-            f"{classes_scored:,}/{len(classes()):,} iso classes scored; runs {c['done']:,}/{c['runs']:,} done, "
+            f"{classes_scored:,}/{len(iso_class_representatives()):,} iso classes scored; runs {c['done']:,}/{c['runs']:,} done, "
             f"{c['failed']} failed")
 
 

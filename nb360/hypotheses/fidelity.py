@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nb360.hypotheses.common import (TOP, Report, TableLike, agree, at_epoch, by_class, class_rows, figure, fmt,
+from nb360.hypotheses.common import (TOP, Report, TableLike, agree, at_epoch, by_class, figure, fmt,
                                      has_validation, label, load_tables, start)
 from nb360.search.halving import SuccessiveHalving
 
@@ -57,8 +57,8 @@ def compare(table, target, top: float, eta: int) -> list[dict]:
     """One row per epoch of `table`: its signal after that epoch against `target`'s final test
     (comparison "within" a table or "across" two); across two tables whose signal is validation,
     also final test against final test (comparison "final")."""
-    target_scores = by_class(target.final("test_metric"), class_rows(target))
-    rows_of_class, metric = class_rows(table), signal_metric(table)
+    target_scores = by_class(target.final("test_metric"), target.class_rows())
+    rows_of_class, metric = table.class_rows(), signal_metric(table)
     comparison = "within" if table is target else "across"
 
     def row(comparison: str, signal: str, epoch: int, values: np.ndarray) -> dict:
@@ -145,9 +145,9 @@ def plot(epochs: pd.DataFrame, tables: list, path: Path, top: float, eta: int) -
         for ax in axes[0, :2]:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-        low = by_class(tables[0].final("test_metric"), class_rows(tables[0]))
+        low = by_class(tables[0].final("test_metric"), tables[0].class_rows())
         for ax, high_table in zip(axes[0, 2:], tables[1:]):
-            high = by_class(high_table.final("test_metric"), class_rows(high_table))
+            high = by_class(high_table.final("test_metric"), high_table.class_rows())
             both = np.isfinite(low) & np.isfinite(high)
             ax.scatter(low[both], high[both], s=8, alpha=0.6)
             ax.set(xlabel=f"{label(tables[0])} final test", ylabel=f"{label(high_table)} final test",

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nb360.hypotheses.common import (TOP, Report, TableLike, agree, by_class, class_rows, figure, fmt, label,
+from nb360.hypotheses.common import (TOP, Report, TableLike, agree, by_class, figure, fmt, label,
                                      load_tables, start)
 
 NAME = "proxies"
@@ -62,7 +62,7 @@ def run(out: str | Path, tables: Sequence[TableLike] = DEFAULT_TABLES, top: floa
     loaded = load_tables(tables, NAME)
     rows = []
     for table in loaded:
-        rows_of_class = class_rows(table)
+        rows_of_class = table.class_rows()
         test = by_class(table.final("test_metric"), rows_of_class)
         for name, raw in raw_columns(table).items():
             order, direction = lower_is_better(name, raw)

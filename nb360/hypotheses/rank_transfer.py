@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nb360.hypotheses.common import (TOP, Report, TableLike, agree, by_class, class_rows, figure, fmt, label,
+from nb360.hypotheses.common import (TOP, Report, TableLike, agree, by_class, figure, fmt, label,
                                      load_tables, start)
 
 NAME = "rank-transfer"
@@ -30,7 +30,7 @@ STRONG, WEAK = 0.8, 0.5
 
 def class_scores(table) -> np.ndarray:
     """(classes,) final test score of every iso class, NaN where the table has none."""
-    return by_class(table.final("test_metric"), class_rows(table))
+    return by_class(table.final("test_metric"), table.class_rows())
 
 
 def pair_rows(source: np.ndarray, target: np.ndarray, top: float) -> dict:

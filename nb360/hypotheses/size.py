@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nb360.hypotheses.common import Report, TableLike, by_class, class_rows, figure, fmt, label, load_tables, start
+from nb360.hypotheses.common import Report, TableLike, by_class, figure, fmt, label, load_tables, start
 from nb360.table import cost_file
 from nb360.table.benchmark import arch_strings
 
@@ -73,7 +73,7 @@ def run(out: str | Path, tables: Sequence[TableLike] = DEFAULT_TABLES, costs: st
         if source != "table":
             notes.append(f"`{label(table)}` has no costs of its own: its params and FLOPs are the cost file's counts "
                          f"for {table.task} at NAS-Bench-360's size, not those of the network it trained.")
-        rows_of_class = class_rows(table)
+        rows_of_class = table.class_rows()
         score, p, f = (by_class(v, rows_of_class) for v in (table.final("test_metric"), params, flops))
         rho_params, n = spearman(p, score)
         rho_flops, _ = spearman(f, score)

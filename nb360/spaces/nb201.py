@@ -222,6 +222,13 @@ def iso_class_ids() -> np.ndarray:
     return _index_of_code()[_iso_rep_code()[_code_of_index()]]
 
 
+@cache
+def iso_class_representatives() -> np.ndarray:
+    """The official indices of the 6,466 class representatives, increasing: the order in which
+    per-class arrays list the classes."""
+    return np.unique(iso_class_ids())
+
+
 def _unique_str(ops: tuple[int, ...]) -> str:
     """NB201's `to_unique_str(consider_zero=True)`: a key shared by isomorphic cells."""
     nodes = ["0"]

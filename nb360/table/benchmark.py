@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from nb360 import cards
-from nb360.spaces.nb201 import NUM_ARCHS, Arch, ArchLike
+from nb360.spaces.nb201 import NUM_ARCHS, Arch, ArchLike, iso_class_representatives
 from nb360.table import manifest
 from nb360.table.schema import COSTS, CURVES, DONE, FAILED, check_version
 
@@ -233,6 +233,23 @@ class Benchmark:
     def iso_classes(self) -> np.ndarray:
         """For every official index, the official index of its iso-class representative."""
         return self._columns.iso.copy()
+
+    def class_rows(self, metric: str = "test_metric") -> np.ndarray:
+        """For every iso class (in `nb201.iso_class_representatives()` order), the row that stands for
+        it: its smallest official index with a final `metric`, -1 where no member has one.
+
+        Why one row per class: members of a class compute the same function, and tables built by
+        `nb360 precompute` train one run per class and copy it to every member, so counting members
+        would weight a class by its size (the degenerate cells, all alike, form the largest). The
+        smallest scored member is the representative whenever it is scored, which it always is in a
+        built table; imported NATS-Bench tables trained members separately, and any scored one may
+        stand in."""
+        scored = np.flatnonzero(np.isfinite(self.final(metric)))
+        present, first = np.unique(self._columns.iso[scored], return_index=True)  # first = smallest index
+        representatives = iso_class_representatives()
+        rows = np.full(len(representatives), -1, dtype=np.int64)
+        rows[np.searchsorted(representatives, present)] = scored[first]
+        return rows
 
     def final(self, metric: str = "test_metric") -> np.ndarray:
         """(A,) final-epoch values of one curve, mean over seeds, NaN where no run finished."""

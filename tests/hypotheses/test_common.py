@@ -4,18 +4,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nb360.hypotheses.common import (agree, at_epoch, by_class, caveats, class_rows, classes, fmt, load_tables,
+from nb360.hypotheses.common import (agree, at_epoch, by_class, caveats, fmt, load_tables,
                                      markdown_table)
-from nb360.spaces.nb201 import iso_class_ids
+from nb360.spaces.nb201 import iso_class_ids, iso_class_representatives
 from nb360.table import manifest
 from nb360.table.benchmark import Benchmark
 
 
-def test_class_rows_pick_the_smallest_scored_member(partial):
-    rows, scores, iso = class_rows(partial), partial.final("test_metric"), iso_class_ids()
-    assert len(rows) == len(classes()) == 6466
+def test_by_class_reads_each_class_at_its_smallest_scored_member(partial):
+    rows, scores, iso, classes = partial.class_rows(), partial.final("test_metric"), iso_class_ids(), iso_class_representatives()
+    assert len(rows) == len(classes) == 6466
     for k in np.random.default_rng(0).choice(6466, 300, replace=False):
-        members = np.flatnonzero(iso == classes()[k])
+        members = np.flatnonzero(iso == classes[k])
         scored = members[np.isfinite(scores[members])]
         assert rows[k] == (scored.min() if len(scored) else -1)
     values = by_class(scores, rows)

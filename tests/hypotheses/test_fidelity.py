@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from nb360.hypotheses import fidelity
-from nb360.hypotheses.common import by_class, class_rows
+from nb360.hypotheses.common import by_class
 from nb360.spaces.nb201 import NUM_ARCHS, iso_class_ids
 
 from .conftest import additive_scores, check_outputs, write_table
@@ -44,7 +44,7 @@ def test_epochs_against_final_and_against_a_higher_fidelity_table(tmp_path, tabl
     check_outputs(report, ["fidelity", "safe_epochs"])
     rows = pd.read_csv(report.csv("fidelity"))
     within = rows[(rows["table"] == "mini") & (rows["comparison"] == "within")].set_index("epoch")
-    rep = class_rows(mini)
+    rep = mini.class_rows()
     target = by_class(q, rep)
     retention = []
     for e in range(1, 5):
@@ -58,7 +58,7 @@ def test_epochs_against_final_and_against_a_higher_fidelity_table(tmp_path, tabl
 
     # across: mini's epochs against hifi's final test, over the classes hifi has
     across = rows[(rows["target"] == "hifi") & (rows["table"] == "mini")]
-    high = by_class(hifi.final("test_metric"), class_rows(hifi))
+    high = by_class(hifi.final("test_metric"), hifi.class_rows())
     assert (across["n"] == (np.isfinite(high) & np.isfinite(target)).sum()).all()
     final = across[across["comparison"] == "final"].iloc[0]
     assert final["spearman"] == pytest.approx(1.0) and final["retention"] == 1.0 and final["signal"] == "test_metric"

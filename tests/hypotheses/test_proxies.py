@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 
 from nb360.hypotheses import proxies
-from nb360.hypotheses.common import by_class, class_rows
+from nb360.hypotheses.common import by_class
 from nb360.spaces.nb201 import NUM_ARCHS
 
 from .conftest import additive_scores, check_outputs, write_table
@@ -29,7 +29,7 @@ def test_planted_proxies_score_as_computed_directly(tmp_path, planted):
     rows = pd.read_csv(report.csv("proxies")).set_index("proxy")
     assert set(rows.index) == {"synflow", "snip", "custom", "params"}  # flops: no values, left out
     # -inf values are kept and rank as the worst (tied), which they are: not dropped as non-finite
-    rep = class_rows(planted)
+    rep = planted.class_rows()
     synflow, test = by_class(planted.df["proxy_synflow"], rep), by_class(planted.final("test_metric"), rep)
     assert rows.loc["synflow", "n"] == 6466 and rows.loc["synflow", "direction"] == "max"
     assert rows.loc["synflow", "spearman"] == pytest.approx(stats.spearmanr(-synflow, test).statistic)

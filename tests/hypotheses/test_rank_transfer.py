@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 
 from nb360.hypotheses import rank_transfer
-from nb360.hypotheses.common import by_class, class_rows
+from nb360.hypotheses.common import by_class
 
 from .conftest import check_outputs
 
@@ -21,8 +21,8 @@ def test_identical_scores_transfer_perfectly_and_a_partial_table_counts_what_it_
     assert same["top_spearman"] == pytest.approx(1.0) and same["n"] == 6466  # one row per iso class
 
     # the partial table: numbers over the classes both score, as a direct computation gives them
-    a = by_class(additive.final("test_metric"), class_rows(additive))
-    p = by_class(partial.final("test_metric"), class_rows(partial))
+    a = by_class(additive.final("test_metric"), additive.class_rows())
+    p = by_class(partial.final("test_metric"), partial.class_rows())
     both = np.isfinite(a) & np.isfinite(p)
     row = rows.loc[("partial", "additive")]
     assert row["n"] == both.sum() < 6466

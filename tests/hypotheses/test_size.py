@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from nb360.hypotheses import size
-from nb360.hypotheses.common import by_class, class_rows
+from nb360.hypotheses.common import by_class
 from nb360.spaces.nb201 import NUM_ARCHS
 
 from .conftest import additive_scores, check_outputs, write_cost_file, write_table
@@ -34,7 +34,7 @@ def test_bigger_is_better_pareto_front_and_task_costs(tmp_path, sized, costs):
     report = size.run(tmp_path, tables=[sized], costs=costs)
     check_outputs(report, ["size", "pareto", "task_costs"], pngs=2)
     row = pd.read_csv(report.csv("size")).iloc[0]
-    rep = class_rows(sized)
+    rep = sized.class_rows()
     p, s = by_class(sized.df["params"], rep), by_class(sized.final("test_metric"), rep)
     assert row["n"] == 6466 and row["spearman_params"] == pytest.approx(stats.spearmanr(p, s).statistic)
     assert row["spearman_params"] < -0.5 and row["spearman_flops"] == pytest.approx(row["spearman_params"])

@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from nb360.spaces.nb201 import Arch, iso_class_ids
+from nb360.spaces.nb201 import Arch, iso_class_ids, iso_class_representatives
 from nb360.table.benchmark import Benchmark, available
 from nb360.table.schema import CURVES, DONE, FAILED, MISSING, TableWriter, create
 
@@ -130,6 +130,19 @@ def test_best_regret_df_and_completeness(table):
     assert len(b.archs()) == 15625 and (b.iso_classes() == iso_class_ids()).all()
 
 
+def test_class_rows_name_the_smallest_scored_member_of_each_class(tmp_path):
+    iso, classes = iso_class_ids(), iso_class_representatives()
+    assert len(classes) == 6466 and (np.diff(classes) > 0).all() and (iso[classes] == classes).all()
+    zero, three = np.flatnonzero(iso == 0)[:3], np.flatnonzero(iso == 3)[:3]  # two classes, 3+ members each
+    path = create(tmp_path / "t.h5", task="darcyflow", metric="relative_l2", seeds=[0], epochs=2, protocol={},
+                  provenance={"command": "test"})
+    with TableWriter(path) as w:
+        w.write_run([zero[2], zero[1]], 0, records(2, 1.0))  # members trained apart, as in NATS-Bench files
+        w.write_run(three[2], 0, records(1, 2.0))  # stopped after 1 of 2 epochs: no final score
+        w.write_failure(three[0], 0, "RuntimeError: out of memory")
+    rows = Benchmark.load(path).class_rows()
+    assert rows.dtype == np.int64 and len(rows) == 6466
+    assert rows[0] == zero[1] and (rows[1:] == -1).all()
 def test_load_by_name(table, monkeypatch):
     monkeypatch.setenv("NB360_TABLES", str(table.parent))
     assert "t" in available()
