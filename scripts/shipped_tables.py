@@ -8,7 +8,8 @@ build time) and their checksums.
     python scripts/shipped_tables.py sample [--size 120]     # choose the high-fidelity sample (once)
     python scripts/shipped_tables.py add-best                # add the mini table's current best to it
     python scripts/shipped_tables.py fidelity                # mini vs high-fidelity agreement
-    python scripts/shipped_tables.py manifest                # rewrite precomputed/MANIFEST.toml
+    python scripts/shipped_tables.py manifest                # rewrite precomputed/MANIFEST.toml and the
+                                                             # status section of docs/tables.md
 
 Commands run from the repository root; DATA stands for a data folder of your choice.
 """
@@ -24,8 +25,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from doc_section import write_section
 
-from nb360.spaces.nb201 import NUM_ARCHS
+from nb360.spaces.nb201 import NUM_ARCHS, iso_class_representatives
 from nb360.table import manifest
 from nb360.table.benchmark import Benchmark
 from nb360.table.compare import agreement
@@ -194,11 +196,40 @@ def _selected_archs(recipe: dict) -> list[int] | None:
     return [i for members in select_classes(PRECOMPUTED / recipe["archs"]).values() for i in members]
 
 
+def status_lines(entries: dict[str, dict]) -> list[str]:
+    """The status section of docs/tables.md: how complete each table is, seed by seed, what its
+    build cost, and the measured fidelity, from the manifest entries and the files."""
+    lines = ["| file | iso classes with a final test score, per seed | cells with a final test score | "
+             "runs done / planned | build hours (all resumes) | MB |", "|---|---|---|---|---|---|"]
+    fidelity_rows = []
+    for name, info in entries.items():
+        if info["content"] != "table":
+            continue
+        table, selected = _open(PRECOMPUTED / name), _selected_archs(RECIPES[name])
+        classes = iso_class_representatives() if selected is None else np.unique(table.iso_classes()[selected])
+        scored = np.isfinite(table.at_epoch("test_metric"))
+        per_seed = ", ".join(f"seed {seed}: {int(scored[classes, k].sum()):,}" for k, seed in enumerate(table.seeds))
+        cells = int(np.isfinite(table.final("test_metric")).sum())
+        lines.append(f"| `{name}` | {per_seed} (of {len(classes):,}) | {cells:,} of {len(selected or range(NUM_ARCHS)):,} "
+                     f"| {info['runs_done']:,} / {info['runs_total']:,} | {info['build_hours']:.2f} "
+                     f"| {info['size_bytes'] / 2**20:.1f} |")
+        if f := info.get("fidelity"):
+            fidelity_rows.append(f"| `{name}` | `{f['against']}` | {f['n']} | {f['spearman']:.3f} | {f['kendall']:.3f} "
+                                 f"| {f['top_overlap']:.2f} | {f['regret_of_pick']:.4f} {table.metric} |")
+    lines += ["", f"Built on {hardware()}. Fidelity, on the final test score over the sampled iso classes "
+              "(`python scripts/shipped_tables.py fidelity`; the regret is that of the class the mini table "
+              "ranks best among them, measured at high fidelity):", "",
+              "| table | against | classes | Spearman | Kendall | top-10% overlap | regret of the pick |",
+              "|---|---|---|---|---|---|---|", *fidelity_rows]
+    return lines
+
+
 def cmd_manifest(args: argparse.Namespace) -> None:
     entries = {name: entry(name) for name in RECIPES if (PRECOMPUTED / name).exists()}
     header = ("The shipped tables: how each was made and its sha256, which Benchmark.load checks.\n"
               "Written by scripts/shipped_tables.py manifest; do not edit by hand.")
     print(manifest.write(PRECOMPUTED, entries, header=header))
+    write_section(ROOT / "docs" / "tables.md", "shipped", status_lines(entries))
 
 
 def cmd_commands(args: argparse.Namespace) -> None:
