@@ -105,9 +105,11 @@ def test_never_sees_test_scores(synthetic_path, tmp_path):
     assert original.test != other.test
 
 
-@pytest.mark.slow  # eight 100-query searches: about 1 s of CPU each, more on a busy machine
+# Twenty 100-query searches (about 2 s of CPU each), the seeds of the other searchers' tests. Eight
+# were too few for the bound: with numpy 2.4 BANANAS's mean regret was 0.84 of
+# random search's on seeds 0-7 (the bound is 0.8), and 0.70 on seeds 0-19.
+@pytest.mark.slow
 def test_beats_random_search_on_a_smooth_table(final_regrets):
-    seeds = range(8)
-    rs, bananas = final_regrets("rs", seeds=seeds), final_regrets("bananas", seeds=seeds)
+    rs, bananas = final_regrets("rs"), final_regrets("bananas")
     assert bananas.mean() < 0.8 * rs.mean(), (bananas.mean(), rs.mean())
-    assert (bananas < rs).sum() >= 5, (bananas, rs)
+    assert (bananas < rs).sum() >= 13, (bananas, rs)
