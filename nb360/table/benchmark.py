@@ -179,11 +179,15 @@ class Benchmark:
             raise ValueError(f"epoch must be in 1..{self.epochs} for this table (1-based), got {epoch}")
         return epoch - 1
 
-    def _value(self, name: str, index: int, epoch: int | None, seed: int | None) -> float:
+    def _per_seed(self, name: str, index: int, epoch: int | None, seed: int | None = None) -> list[float]:
+        """One curve's values after `epoch` for one arch: of `seed`, or of every seed in order."""
         cols = self._seed_columns(seed)
         e = self._epoch_index(epoch)
         values = self._columns.final[name][index, cols] if e == self.epochs - 1 else self._curve_array(name)[index, cols, e]
-        return _mean_of_finite(values.tolist())
+        return values.tolist()
+
+    def _value(self, name: str, index: int, epoch: int | None, seed: int | None) -> float:
+        return _mean_of_finite(self._per_seed(name, index, epoch, seed))
 
     # ---- queries -------------------------------------------------------------------------
     def query(self, arch: ArchLike, epoch: int | None = None, seed: int | None = None) -> dict:
@@ -209,13 +213,16 @@ class Benchmark:
                  rng: np.random.Generator | None = None) -> tuple[float, float]:
         """(validation score, training seconds) of training `arch` for `epochs` (None: all).
 
-        With `rng` and no `seed`, one seed is drawn (a fresh training run); with neither, the mean
-        over seeds. Only validation scores are used, never test scores: a table without them
-        raises instead of falling back.
+        With `rng` and no `seed`, one of the arch's runs that reached `epochs` is drawn (a fresh
+        training run, as NATS-Bench's `simulate_train_eval` draws one; a seed the table has not
+        trained yet is not a run to draw); with neither, the mean over seeds. Only validation
+        scores are used, never test scores: a table without them raises instead of falling back.
         """
-        if seed is None and rng is not None:
-            seed = self.seeds[int(rng.integers(len(self.seeds)))]
         i = _index(arch)
+        if seed is None and rng is not None:
+            finished = [s for s, v in zip(self.seeds, self._per_seed(_SEARCH_METRIC, i, epochs)) if v == v]
+            if finished:
+                seed = finished[int(rng.integers(len(finished)))]
         score = self._value(_SEARCH_METRIC, i, epochs, seed)
         seconds = self._value("train_seconds", i, epochs, seed)
         if np.isnan(score) and not self._has_validation:

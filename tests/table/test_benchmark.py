@@ -104,6 +104,15 @@ def test_simulate_sees_validation_only(table):
     assert draws == {12.5, 22.5}  # one seed's run each time (exact in float32), both seeds drawn
 
 
+def test_simulate_draws_among_the_runs_the_table_has(table):
+    """A partial table: a seed not trained yet (or a run that stopped early) is not drawn."""
+    b = Benchmark.load(table)
+    rng = np.random.default_rng(0)
+    assert {b.simulate(5, rng=rng) for _ in range(20)} == {(3.5, 6.0)}  # seed 0's run only (exact in float32)
+    assert {b.simulate(6, epochs=2, rng=rng)[0] for _ in range(20)} == {4.5}  # seed 7's run only
+    assert all(np.isnan(b.simulate(i, rng=rng)[0]) for i in (2, 6))  # no run, or none reached the last epoch
+
+
 def test_simulate_refuses_tables_without_validation(tmp_path):
     path = create(tmp_path / "t.h5", task="t", metric="m", seeds=[0], epochs=1, protocol={}, provenance={})
     with TableWriter(path) as w:
