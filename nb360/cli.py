@@ -275,7 +275,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 
 def _search_table(args: argparse.Namespace) -> None:
-    from nb360.search.report import write_outputs
+    from nb360.search.report import validation_pick_regret, write_outputs
     from nb360.search.runner import run_many
     from nb360.table.benchmark import Benchmark
 
@@ -286,7 +286,8 @@ def _search_table(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - start
     budget = " and ".join(([f"{queries} queries"] if queries else []) +
                           ([f"{args.time_budget:g} simulated s"] if args.time_budget else []))
-    paths = write_outputs(trials, args.out, title=f"{b.task} ({b.path.name}): {budget}, {args.seeds} seeds")
+    paths = write_outputs(trials, args.out, title=f"{b.task} ({b.path.name}): {budget}, {args.seeds} seeds",
+                          val_pick=validation_pick_regret(b))
     final = trials.groupby(["algo", "seed"], sort=False).last().groupby("algo", sort=False)
     print(f"{b.task}: {len(trials):,} queries in {seconds:.1f} s; "
           f"final test regret over {args.seeds} seeds ({b.metric}, lower is better)")

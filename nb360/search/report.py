@@ -15,15 +15,26 @@ from nb360.search.runner import COLUMNS
 from nb360.stats import difference_ci, mean_ci
 
 
-def write_outputs(trials, out: str | Path, title: str = "") -> dict[str, Path]:
-    """Write the three outputs into `out` (created if needed); returns their paths."""
+def write_outputs(trials, out: str | Path, title: str = "", val_pick: float | None = None) -> dict[str, Path]:
+    """Write the three outputs into `out` (created if needed); returns their paths. `val_pick`:
+    see `plot_regret`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"trials": out / "trials.csv", "regret": out / "regret.png", "best": out / "best.json"}
     trials.to_csv(paths["trials"], index=False, columns=list(COLUMNS))
     paths["best"].write_text(json.dumps(best_archs(trials), indent=2) + "\n")
-    plot_regret(trials, paths["regret"], title)
+    plot_regret(trials, paths["regret"], title, val_pick=val_pick)
     return paths
+
+
+def validation_pick_regret(benchmark) -> float:
+    """The test regret of the table's best cell by final validation score (mean over its runs).
+
+    Searches select by validation, so one that finds that cell keeps it: this, not zero, is the
+    regret a better optimizer converges to, and the gap between it and random search's regret is
+    all that any algorithm can gain on the table (on a table with noisy validation scores it is
+    small)."""
+    return benchmark.regret(benchmark.best("val_metric")[0])
 
 
 def best_archs(trials) -> dict[str, dict[str, dict | None]]:
@@ -85,10 +96,11 @@ def regret_at(trials, queries: Sequence[int], baseline: str | None = "rs"):
     return frame.sort_values(["queries", "rank"], kind="stable").reset_index(drop=True)
 
 
-def plot_regret(trials, path: str | Path, title: str = "") -> None:
+def plot_regret(trials, path: str | Path, title: str = "", val_pick: float | None = None) -> None:
     """Median and inter-quartile band of regret against queries and against simulated time,
     one line per algorithm. The regret axis is logarithmic (linear near zero, where a search that
-    found the best cell sits): the algorithms differ by factors, late in a search, not by offsets."""
+    found the best cell sits): the algorithms differ by factors, late in a search, not by offsets.
+    `val_pick` (`validation_pick_regret` of the table) is drawn as a dashed line."""
     grids = {"trial": np.arange(1, int(trials["trial"].max()) + 1),
              "sim_seconds": np.linspace(0.0, float(trials["sim_seconds"].max()), 300)}
     positive = trials["regret"].to_numpy(dtype=np.float64)
@@ -103,6 +115,8 @@ def plot_regret(trials, path: str | Path, title: str = "") -> None:
                     q25, median, q75 = np.nanpercentile(curves, [25, 50, 75], axis=0)
                 line, = ax.plot(grid, median, label=f"{algo} ({len(curves)} seeds)")
                 ax.fill_between(grid, q25, q75, color=line.get_color(), alpha=0.2, linewidth=0)
+            if val_pick is not None:
+                ax.axhline(val_pick, color="0.3", linestyle="--", linewidth=1, label="best cell by validation")
             if positive.size:
                 ax.set_yscale("symlog", linthresh=float(positive.min()))
             ax.set_xlabel("queries" if x == "trial" else "simulated training time (s)")

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nb360.search.report import best_archs, regret_at, regret_curves, write_outputs
+from nb360.search.report import best_archs, regret_at, regret_curves, validation_pick_regret, write_outputs
 from nb360.search.runner import COLUMNS, run_many
 
 
@@ -22,6 +22,17 @@ def test_outputs_of_a_real_run(synthetic, tmp_path):
             assert b["val"] == run["val"].min() and b["index"] == run.loc[run["val"].idxmin(), "index"]
             assert b["regret"] == pytest.approx(synthetic.regret(b["index"]))
     assert paths["regret"].read_bytes()[:4] == b"\x89PNG" and paths["regret"].stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("name", ["synthetic", "nats"])
+def test_validation_pick_regret_is_the_test_regret_of_the_best_cell_by_validation(name, request):
+    bench = request.getfixturevalue(name)
+    df = bench.df
+    pick = df["val_metric"].idxmin()
+    expected = df.loc[pick, "test_metric"] - df["test_metric"].min()
+    assert validation_pick_regret(bench) == pytest.approx(expected)
+    # on the synthetic table the best cell by validation is the best by test; on the imported one not
+    assert (expected > 0) == (name == "nats")
 
 
 def _frame(rows):
