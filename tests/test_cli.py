@@ -115,6 +115,7 @@ def test_query_and_table_info(cli, tmp_path):
     info = cli("table", "info", str(table))
     assert info.returncode == 0
     assert "30/15625 done, 1 failed" in info.stdout and "arch 40 seed 0: RuntimeError: boom" in info.stdout
+    assert "runs per seed     seed 0: 30/15625" in info.stdout
 
     for args, expected in [(("query", str(table)), "--top K"), (("query", "nosuch", "1"), "unknown table 'nosuch'"),
                            (("query", str(table), "1", "--epoch", "3"), "epoch must be in 1..2"),

@@ -301,12 +301,15 @@ class Benchmark:
         return pd.DataFrame(columns, index=pd.RangeIndex(NUM_ARCHS, name="index"))
 
     def completeness(self) -> dict:
-        """Counts of finished, failed and missing runs, and of archs with at least one finished run."""
+        """Counts of finished and failed runs, of archs with at least one finished run, and of
+        finished runs per seed (a build trains a whole first seed before the next)."""
+        done = self._columns.status == DONE
         return {
             "runs": int(self._columns.status.size),
-            "done": int((self._columns.status == DONE).sum()),
+            "done": int(done.sum()),
             "failed": int((self._columns.status == FAILED).sum()),
-            "archs_with_a_run": int((self._columns.status == DONE).any(axis=1).sum()),
+            "archs_with_a_run": int(done.any(axis=1).sum()),
+            "done_per_seed": dict(zip(self.seeds, done.sum(axis=0).tolist())),
         }
 
     def failures(self) -> list[tuple[int, int, str]]:

@@ -134,7 +134,8 @@ def test_best_regret_df_and_completeness(table):
     assert {"arch", "iso_class", "params", "flops", "latency_ms", *CURVES, "proxy_synflow", "runs_done"} <= set(df.columns)
     assert df.loc[5, "test_metric"] == pytest.approx(3.75) and np.isnan(df.loc[2, "test_metric"])
     assert df.loc[5, "arch"] == str(Arch.from_index(5))
-    assert b.completeness() == {"runs": 31250, "done": 6, "failed": 1, "archs_with_a_run": 4}
+    assert b.completeness() == {"runs": 31250, "done": 6, "failed": 1, "archs_with_a_run": 4,
+                                "done_per_seed": {0: 3, 7: 3}}
     assert b.failures() == [(9, 0, "RuntimeError: out of memory")]
     assert len(b.archs()) == 15625 and (b.iso_classes() == iso_class_ids()).all()
 
