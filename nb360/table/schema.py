@@ -105,16 +105,34 @@ def create(
     return path
 
 
+class TableReplacedError(FileNotFoundError):
+    """The file a `TableWriter` opened is no longer at its path (replaced or removed under it)."""
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class TableWriter:
     """The single writer of a table file: runs, failures, costs and proxy columns.
 
     Every call is flushed to disk before it returns, so an interrupted job loses nothing it has
     written. Use as a context manager.
+
+    A file replaced under a running writer (a `git checkout`, `git stash` or copy onto a table
+    that a build is writing) would silently take every later write into a deleted file. After
+    each flush the writer checks that its path still names the file it opened; if not, it saves
+    what it wrote beside the path and raises `TableReplacedError` saying where.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.file = h5py.File(self.path, "r+")
+        self._opened = _identity(self.path)
         check_version(self.file, self.path)
         self.seeds = [int(s) for s in self.file["seeds"][()]]
         self.epochs = int(self.file.attrs["epochs"])
@@ -127,6 +145,18 @@ class TableWriter:
 
     def close(self) -> None:
         self.file.close()
+
+    def _flush(self) -> None:
+        self.file.flush()
+        if _identity(self.path) == self._opened:
+            return
+        saved = self.path.with_name(f"{self.path.stem}.written-{os.getpid()}{self.path.suffix}")
+        _copy_open_file(self.file.id.get_vfd_handle(), saved)
+        raise TableReplacedError(
+            f"{self.path} was replaced or removed while this writer had it open; everything written to it, "
+            f"up to and including the last run, is saved in {saved}. Put that file back "
+            f"(mv {saved} {self.path}) and resume."
+        )
 
     def _column(self, seed: int) -> int:
         try:
@@ -163,7 +193,7 @@ class TableWriter:
             self.file["runs/status"][:, col] = status
             for row in was_failed:  # an earlier failure's message no longer applies
                 self.file["runs/error"][row, col] = ""
-        self.file.flush()
+        self._flush()
 
     def _curve_values(self, records: Sequence[dict]) -> dict[str, np.ndarray]:
         """(E,) float32 per curve from fit-style records, NaN after the last record."""
@@ -183,7 +213,7 @@ class TableWriter:
     def _set_status(self, rows: list[int], col: int, status: int, message: str) -> None:
         self.file["runs/status"][rows, col] = np.full(len(rows), status, dtype=np.int8)
         self.file["runs/error"][rows, col] = np.array([message] * len(rows), dtype=object)
-        self.file.flush()
+        self._flush()
 
     def set_costs(self, **columns: np.ndarray) -> None:
         """Whole per-arch cost columns (params, flops, latency_ms), NaN where unknown."""
@@ -191,7 +221,7 @@ class TableWriter:
             if name not in COSTS:
                 raise ValueError(f"unknown cost column {name!r}; expected one of {', '.join(COSTS)}")
             self.file["archs"][name][...] = _full_column(values, name)
-        self.file.flush()
+        self._flush()
 
     def set_proxy(self, name: str, values: np.ndarray) -> None:
         """A zero-cost proxy column (one score per arch, NaN where not computed)."""
@@ -200,17 +230,30 @@ class TableWriter:
             group[name][...] = _full_column(values, name)
         else:
             group.create_dataset(name, data=_full_column(values, name), **_COMPRESSION)
-        self.file.flush()
+        self._flush()
 
     def add_build_seconds(self, seconds: float) -> None:
         """Count `seconds` more of wall time spent building this table (attribute `build_seconds`,
         summed over every resumed build, so a table built over several jobs knows its total)."""
         self.file.attrs["build_seconds"] = float(self.file.attrs.get("build_seconds", 0.0)) + float(seconds)
-        self.file.flush()
+        self._flush()
 
     def status(self) -> np.ndarray:
         """(A, S) int8: MISSING, DONE or FAILED for every arch and seed."""
         return self.file["runs/status"][()]
+
+
+def _copy_open_file(fd: int, out: Path) -> None:
+    """Copy a file by its open descriptor (the file may no longer have a name), without moving
+    the descriptor's offset."""
+    size, offset = os.fstat(fd).st_size, 0
+    with open(out, "wb") as f:
+        while offset < size:
+            chunk = os.pread(fd, min(1 << 24, size - offset), offset)
+            if not chunk:
+                break
+            f.write(chunk)
+            offset += len(chunk)
 
 
 def _rows(indices: int | Iterable[int]) -> list[int]:

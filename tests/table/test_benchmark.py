@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import pytest
 
 from nb360.spaces.nb201 import Arch, iso_class_ids, iso_class_representatives
 from nb360.table.benchmark import Benchmark, available
-from nb360.table.schema import CURVES, DONE, FAILED, MISSING, TableWriter, create
+from nb360.table.schema import CURVES, DONE, FAILED, MISSING, TableReplacedError, TableWriter, create
 
 
 def records(epochs, base, seconds_per_epoch=2.0):
@@ -199,3 +200,22 @@ def test_at_epoch_gives_whole_read_only_columns(table):
         b.at_epoch("accuracy")
     with pytest.raises(ValueError, match="epoch must be in 1..3"):
         b.at_epoch("val_metric", 4)
+
+
+def test_a_writer_whose_file_is_replaced_saves_what_it_wrote_and_stops(table, tmp_path):
+    """As `git stash` or `git checkout` does to a table a build is writing: a new file at the path."""
+    before = table.read_bytes()
+    with TableWriter(table) as w:
+        w.write_run(20, 0, records(3, 5.0))
+        replacement = tmp_path / "other.h5"
+        replacement.write_bytes(before)
+        os.replace(replacement, table)
+        with pytest.raises(TableReplacedError, match="was replaced or removed") as error:
+            w.write_run(21, 0, records(3, 6.0))
+    saved = table.with_name(f"t.written-{os.getpid()}.h5")
+    assert str(saved) in str(error.value)
+    assert table.read_bytes() == before  # the replacement is left alone
+    kept = Benchmark.load(saved)  # both runs, the one written after the replacement too
+    assert kept.query(20, seed=0)["val_metric"] == pytest.approx(7.5)
+    assert kept.query(21, seed=0)["val_metric"] == pytest.approx(8.5)
+    assert kept.completeness()["done"] == 8
