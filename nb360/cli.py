@@ -309,17 +309,21 @@ def _search_ray(args: argparse.Namespace) -> None:
                   address=args.address, num_cpus=args.num_cpus, max_failures=args.max_failures,
                   storage=Path(args.out).resolve() / "tune")
     start = time.perf_counter()
+    val_pick = None
     if args.task is not None:
         trials = search_task(args.task, epochs=args.epochs, C=args.C, N=args.N, batch_size=args.batch_size,
                              lr=args.lr, resolution=args.resolution, data_root=args.data_root, **common)
         title = f"{args.task}: trained {args.epochs} epochs, C={args.C} N={args.N}"
     else:
+        from nb360.search.report import validation_pick_regret
         from nb360.table.benchmark import Benchmark
 
         b = Benchmark.load(args.table)
         trials = search_table(b, proxy=args.proxy, **common)
         title = f"{b.task} ({b.path.name}): looked up"
-    paths = write_outputs(trials, args.out, title=f"{title}, {common['trials']} Tune trials, {args.seeds} seeds")
+        val_pick = validation_pick_regret(b)
+    paths = write_outputs(trials, args.out, title=f"{title}, {common['trials']} Tune trials, {args.seeds} seeds",
+                          val_pick=val_pick)
     print(summarize(trials, title, time.perf_counter() - start))
     for path in paths.values():
         print(path)

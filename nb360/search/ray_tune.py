@@ -500,10 +500,12 @@ def _frame(rows: list[dict], algo: str, seed: int, final_test: np.ndarray | None
 
 
 # ---- outputs ----------------------------------------------------------------------------------
-def write_outputs(trials, out: str | os.PathLike, title: str = "") -> dict[str, Path]:
+def write_outputs(trials, out: str | os.PathLike, title: str = "", val_pick: float | None = None) -> dict[str, Path]:
     """trials.csv (the tabular runner's columns, then `TUNE_COLUMNS`), best.json (the incumbent
     per algorithm and seed; unknown numbers as null) and, when there is a regret to plot (a table
-    search), regret.png. Returns the paths written."""
+    search), regret.png with `val_pick` as in `nb360.search.report.plot_regret` (a table trial
+    reports the mean over seeds, which is what `validation_pick_regret` ranks by). Returns the
+    paths written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"trials": out / "trials.csv", "best": out / "best.json"}
@@ -511,7 +513,7 @@ def write_outputs(trials, out: str | os.PathLike, title: str = "") -> dict[str, 
     paths["best"].write_text(json.dumps(_finite_or_none(best_archs(trials)), indent=2) + "\n")
     if np.isfinite(trials["regret"].to_numpy(dtype=float)).any():
         paths["regret"] = out / "regret.png"
-        plot_regret(trials, paths["regret"], title)
+        plot_regret(trials, paths["regret"], title, val_pick=val_pick)
     return paths
 
 
