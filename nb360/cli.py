@@ -676,7 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("proxies", help="zero-cost proxies of every iso class of a table, stored as its columns; resumable")
     p.add_argument("--table", required=True, help="shipped table name or path to an .h5 table")
-    p.add_argument("--proxies", default=None, help="comma-separated names (default: all, see nb360.proxies.PROXIES)")
+    p.add_argument("--proxies", default=None, help="comma-separated names (default: all, see nb360.proxy_names.PROXIES)")
     p.add_argument("--batch-size", type=_int_at_least(2), default=64, help="training samples scored (default 64)")
     p.add_argument("--seed", type=_non_negative, default=0, help="initial weights and the batch drawn (default 0)")
     p.add_argument("--archs", default="all", help="all, a number N of iso classes, or a file of indices / arch strings")

@@ -22,9 +22,8 @@ as in the references. Every proxy runs on its own copy of the freshly initialise
 training mode (batch statistics in BN), as the references do, so no proxy sees another's changes.
 
 Direction. Table scores are errors, lower is better; proxies are reported as the literature
-defines them, where higher predicts a better network. `PROXY_DIRECTION` is the one place that
-says so for each proxy, and `to_lower_is_better` turns raw values into the table's convention for
-consumers (warm-start searches, correlation reports). The table stores the raw values.
+defines them, where higher predicts a better network (`nb360.proxy_names`, torch-free, says so
+for each proxy and converts). The table stores the raw values.
 
 Tasks without classes (dense prediction, regression). No proxy here needs class labels as such:
 - `grad_norm`, `snip`, `grasp` and `fisher` differentiate the task's own loss (relative L2 for
@@ -58,49 +57,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from nb360.proxy_names import direction, parse_names
 from nb360.spaces.costs import count_flops, count_params
 from nb360.spaces.nb201 import ArchLike
 from nb360.spaces.network import DEFAULT_C, DEFAULT_N, Network, Spec, build
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-PROXIES: tuple[str, ...] = ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "naswot", "zen",
-                            "params", "flops")
-# "max": a higher raw value predicts a better (lower-error) network. All proxies follow the
-# literature's convention; grasp carries the reference's sign flip (`-theta * Hg`) for that reason.
-PROXY_DIRECTION: dict[str, str] = {name: "max" for name in PROXIES}
 # Zen-NAS's default perturbation of the input (compute_zen_score.py, --mixup_gamma).
 ZEN_MIXUP_GAMMA = 1e-2
 # jacob_cov's regulariser of the eigenvalues (zero-cost-nas jacob_cov.py, eval_score).
 JACOB_COV_K = 1e-5
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
 _BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d)
-
-
-def to_lower_is_better(name: str, values: np.ndarray | float) -> np.ndarray:
-    """Raw proxy values turned into the tables' convention (lower predicts better): negated for
-    proxies where higher is better."""
-    direction = _direction(name)
-    values = np.asarray(values, dtype=np.float64)
-    return -values if direction == "max" else values
-
-
-def _direction(name: str) -> str:
-    if name not in PROXY_DIRECTION:
-        raise ValueError(f"unknown proxy {name!r}; expected one of {', '.join(PROXIES)}")
-    return PROXY_DIRECTION[name]
-
-
-def parse_names(names: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    """Proxy names from a comma-separated string or a list (None: all), checked and deduplicated."""
-    if names is None:
-        return PROXIES
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    for name in names:
-        _direction(name)
-    if not names:
-        raise ValueError(f"no proxy named; expected some of {', '.join(PROXIES)}")
-    return tuple(dict.fromkeys(names))
 
 
 # ---- the proxies, each on a network it may modify ------------------------------------------------
@@ -297,7 +265,7 @@ _IMPLEMENTATIONS: dict[str, Callable[[nn.Module, torch.Tensor, torch.Tensor, Los
 def score(name: str, net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss: Loss, seed: int = 0) -> float:
     """One proxy of `net` (left unchanged: the proxy runs on a copy) for a batch of `inputs` and
     `targets` on the network's device. `seed` drives zen's random draws."""
-    _direction(name)
+    direction(name)
     return _run(name, copy.deepcopy(net), inputs, targets, loss, seed)
 
 

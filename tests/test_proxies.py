@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from nb360.metrics import RelativeL2
-from nb360.proxies import (JACOB_COV_K, PROXIES, PROXY_DIRECTION, compute, jacob_cov_score, parse_names, score,
-                           to_lower_is_better)
+from nb360.proxies import JACOB_COV_K, compute, jacob_cov_score, score
+from nb360.proxy_names import PROXIES
 from nb360.spaces.costs import count_flops, count_params
 from nb360.spaces.network import Spec, build
 
@@ -216,15 +216,12 @@ def test_zen_redraws_the_weights_so_the_initialisation_does_not_matter():
         score("zen", nn.Linear(3, 1), torch.randn(2, 3), None, None)
 
 
-# ---- names and direction ----------------------------------------------------------------------------
-def test_direction_and_names():
-    assert set(PROXY_DIRECTION) == set(PROXIES) and set(PROXY_DIRECTION.values()) <= {"max", "min"}
-    np.testing.assert_array_equal(to_lower_is_better("synflow", [1.0, -2.0]), [-1.0, 2.0])
-    assert parse_names("snip, zen,snip") == ("snip", "zen") and parse_names(None) == PROXIES
+# ---- names ----------------------------------------------------------------------------------------
+def test_unknown_names_and_wrong_shapes_are_refused():
     with pytest.raises(ValueError, match="unknown proxy 'nope'"):
-        parse_names("snip,nope")
-    with pytest.raises(ValueError, match="unknown proxy"):
-        to_lower_is_better("nope", 1.0)
+        compute(ARCH, *batch("dense2d"), names="snip,nope", C=2, N=1)
+    with pytest.raises(ValueError, match="unknown proxy 'nope'"):
+        score("nope", nn.Linear(3, 1), torch.randn(2, 3), None, None)
     spec, x, y, loss = batch("dense2d")
     with pytest.raises(ValueError, match="the spec expects"):
         compute(ARCH, spec, x[:, :2], y, loss, C=2, N=1)

@@ -9,7 +9,7 @@ fraction of the truly best 10% that the proxy also puts in its best 10%), and th
 cell the proxy ranks best.
 
 Direction: proxies are stored as the literature defines them, higher predicting a better network
-(`nb360.proxies.PROXY_DIRECTION`); they are turned into the tables' lower-is-better convention
+(`nb360.proxy_names.PROXY_DIRECTION`); they are turned into the tables' lower-is-better convention
 before any comparison, so a positive Spearman means the proxy works. A column unknown to
 `PROXY_DIRECTION` is taken as higher-is-better, as the search runner takes it, and marked so.
 """
@@ -24,6 +24,7 @@ import pandas as pd
 
 from nb360.hypotheses.common import (TOP, Report, TableLike, agree, by_class, figure, fmt, label,
                                      load_tables, start)
+from nb360.proxy_names import PROXY_DIRECTION, to_lower_is_better
 
 NAME = "proxies"
 QUESTION = "Do zero-cost proxies work beyond vision?"
@@ -48,8 +49,6 @@ def lower_is_better(name: str, values: np.ndarray) -> tuple[np.ndarray, str]:
     Ranks, because some proxies are -inf by definition (synflow and zen of a cell with no path from
     input to output): as values they would be dropped as non-finite, as ranks they stay the worst,
     which is what they predict. Rank correlations and top-k sets do not change under ranking."""
-    from nb360.proxies import PROXY_DIRECTION, to_lower_is_better  # imports torch: only here
-
     if name in PROXY_DIRECTION:
         converted, direction = to_lower_is_better(name, values), PROXY_DIRECTION[name]
     else:

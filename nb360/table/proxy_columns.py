@@ -5,7 +5,7 @@ attribute), each proxy of `nb360.proxies` is computed for the representative of 
 isomorphism class, on T's network with the protocol's C and N, one fixed batch of T's training
 split and T's loss, and written to `/proxies/<name>` for every member of the class (members build
 the same function, as the table's runs are shared). Raw proxy values are stored (see
-`nb360.proxies.PROXY_DIRECTION` for their direction).
+`nb360.proxy_names.PROXY_DIRECTION` for their direction).
 
 Resuming: the columns themselves are the checkpoint. Classes not yet computed are NaN; the columns
 are written every `save_every` classes and when the run stops (an error, Ctrl-C, SIGTERM), so the
@@ -34,7 +34,8 @@ import torch
 from tqdm.auto import tqdm
 
 from nb360.data.task import Task
-from nb360.proxies import compute, parse_names
+from nb360.proxies import compute
+from nb360.proxy_names import parse_names
 from nb360.spaces.nb201 import ArchLike, NUM_ARCHS
 from nb360.table.benchmark import resolve
 from nb360.table.build import select_classes, table_task

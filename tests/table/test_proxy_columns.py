@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from nb360.data import darcy, load_task
-from nb360.proxies import PROXIES, compute
+from nb360.proxies import compute
+from nb360.proxy_names import PROXIES
 from nb360.table import proxy_columns
 from nb360.table.benchmark import Benchmark
 from nb360.table.build import RunSpec, data_sha256, protocol, select_classes
