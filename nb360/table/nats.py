@@ -57,10 +57,10 @@ class NatsDataset:
 
     `val` and `test` are the evaluation-set names whose scores fill val_metric and test_metric, as
     NATS-Bench's `get_more_info` picks them (nats_bench/api_topology.py); a set a file lacks for
-    some epoch stays NaN there.
+    some epoch stays NaN there. `val` is None where the files have no validation set at all.
     """
 
-    val: str
+    val: str | None
     test: str
     metric: str
     to_metric: Callable[[float], float]
@@ -73,14 +73,14 @@ class NatsDataset:
 # (precompute/*/benchmark/main-tss.py: ValLoaders = {"ori-test": valid_loader}; tss-collect.py
 # sizes it as the test set, "darcyflow-test": 100, "ninapro-test": 659), and NAS-Bench-360's search
 # scripts report its `valtest-loss` as the final score; so it fills test_metric and val_metric stays
-# NaN: those files have no validation scores.
+# NaN: those files have no validation scores, and the protocol's val_set says so (null).
 DATASETS: dict[str, NatsDataset] = {
     "cifar10-valid": NatsDataset("x-valid", "ori-test", "zero_one_error", error_from_percent, "NATS-Bench"),
     "cifar10": NatsDataset("x-valid", "ori-test", "zero_one_error", error_from_percent, "NATS-Bench"),
     "cifar100": NatsDataset("x-valid", "x-test", "zero_one_error", error_from_percent, "NATS-Bench"),
     "ImageNet16-120": NatsDataset("x-valid", "x-test", "zero_one_error", error_from_percent, "NATS-Bench"),
-    "darcyflow": NatsDataset("x-valid", "ori-test", "relative_l2", relative_l2_from_accuracy, "NAS-Bench-360"),
-    "ninapro": NatsDataset("x-valid", "ori-test", "zero_one_error", error_from_percent, "NAS-Bench-360"),
+    "darcyflow": NatsDataset(None, "ori-test", "relative_l2", relative_l2_from_accuracy, "NAS-Bench-360"),
+    "ninapro": NatsDataset(None, "ori-test", "zero_one_error", error_from_percent, "NAS-Bench-360"),
 }
 
 
@@ -272,12 +272,15 @@ def run_records(run: dict, spec: NatsDataset, epochs: int) -> list[dict]:
     def metric(values: dict, key: Any) -> float:
         return spec.to_metric(float(values[key])) if key in values else float("nan")
 
+    def eval_metric(split: str | None, e: int) -> float:
+        return float("nan") if split is None else metric(run["eval_acc1es"], f"{split}@{e}")
+
     return [
         {
             "train_loss": float(run["train_losses"].get(e, np.nan)),
             "train_metric": metric(run["train_acc1es"], e),
-            "val_metric": metric(run["eval_acc1es"], f"{spec.val}@{e}"),
-            "test_metric": metric(run["eval_acc1es"], f"{spec.test}@{e}"),
+            "val_metric": eval_metric(spec.val, e),
+            "test_metric": eval_metric(spec.test, e),
             "train_seconds": float(elapsed[e]),
         }
         for e in range(n)

@@ -29,7 +29,7 @@ SEEDS = (777, 888)
 EPOCHS = 12
 # Where val_metric and test_metric come from (nats_bench get_more_info)
 SETS = {"cifar10-valid": ("x-valid", "ori-test"), "cifar100": ("x-valid", "x-test"),
-        "darcyflow": ("x-valid", "ori-test")}
+        "darcyflow": (None, "ori-test")}
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +66,7 @@ def _table(tmp_path, source, task, **kwargs):
 
 def _expected_run(run: dict, task: str) -> dict[str, np.ndarray]:
     """The table curves of one fixture run, computed here independently of the importer."""
-    val, test = SETS[task]
+    val, test = SETS[task]  # val None: no validation set
     to_metric = (lambda a: 1.0 - a) if task == "darcyflow" else (lambda a: (100.0 - a) / 100.0)
     acc = run["eval_acc1es"]
     return {
@@ -117,7 +117,8 @@ def test_every_number_is_imported(tmp_path, cifar, task):
     assert (b.task, b.metric, b.epochs, b.seeds) == (task, "zero_one_error", EPOCHS, list(SEEDS))
     assert b.provenance["source"] == path.name
     assert b.provenance["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert (b.provenance["hp"], b.provenance["dataset"], b.protocol["test_set"]) == ("12", task, SETS[task][1])
+    assert (b.provenance["hp"], b.provenance["dataset"]) == ("12", task)
+    assert (b.protocol["val_set"], b.protocol["test_set"]) == SETS[task]
 
 
 def test_benchmark_returns_the_fixture_numbers(tmp_path, cifar):
@@ -167,6 +168,7 @@ def test_darcy_flow_accuracy_becomes_relative_l2(tmp_path, darcy):
     np.testing.assert_allclose(test, [run["eval_losses"][f"ori-test@{e}"] for e in range(EPOCHS)], rtol=1e-5)
     np.testing.assert_allclose(test, [1.0 - run["eval_acc1es"][f"ori-test@{e}"] for e in range(EPOCHS)], rtol=1e-6)
     assert np.isnan(b.curve(0, "val_metric")).all()  # NAS-Bench-360's files have no validation set
+    assert (b.protocol["val_set"], b.protocol["test_set"]) == (None, "ori-test")
     assert np.isnan(b.query(0)["latency_ms"])
 
 
