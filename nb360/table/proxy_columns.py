@@ -164,7 +164,4 @@ def _start_columns(writer: TableWriter, names: tuple[str, ...], settings: dict, 
 
 def _write(writer: TableWriter, columns: dict[str, np.ndarray], settings: dict) -> None:
     for name, values in columns.items():
-        writer.set_proxy(name, values)
-        # the settings travel with the column, so that a resumed or repeated run can check them
-        writer.file["proxies"][name].attrs["settings"] = json.dumps(settings, sort_keys=True)
-    writer.file.flush()
+        writer.set_proxy(name, values, settings)

@@ -223,13 +223,17 @@ class TableWriter:
             self.file["archs"][name][...] = _full_column(values, name)
         self._flush()
 
-    def set_proxy(self, name: str, values: np.ndarray) -> None:
-        """A zero-cost proxy column (one score per arch, NaN where not computed)."""
+    def set_proxy(self, name: str, values: np.ndarray, settings: dict | None = None) -> None:
+        """A zero-cost proxy column (one score per arch, NaN where not computed); `settings` (what
+        computed it) are stored with it as its JSON `settings` attribute, so that a resumed or
+        repeated computation can check them."""
         group = self.file["proxies"]
         if name in group:
             group[name][...] = _full_column(values, name)
         else:
             group.create_dataset(name, data=_full_column(values, name), **_COMPRESSION)
+        if settings is not None:
+            group[name].attrs["settings"] = json.dumps(settings, sort_keys=True)
         self._flush()
 
     def add_build_seconds(self, seconds: float) -> None:
