@@ -214,7 +214,9 @@ def _cmd_table_info(args: argparse.Namespace) -> None:
             ("build time", f"{b.attrs['build_seconds'] / 3600:.2f} h" if "build_seconds" in b.attrs else "not recorded"),
             ("runs", f"{c['done']}/{c['runs']} done, {c['failed']} failed; "
                      f"{c['archs_with_a_run']}/15625 archs have a finished run"),
-            ("runs per seed", ", ".join(f"seed {s}: {n}/15625" for s, n in c["done_per_seed"].items()))]
+            ("runs per seed", ", ".join(f"seed {s}: {n}/15625" for s, n in c["done_per_seed"].items())),
+            ("proxies", ", ".join(f"{name.removeprefix('proxy_')} {int(b.df[name].notna().sum())}/15625"
+                                  for name in b.df.columns if name.startswith("proxy_")) or "none (nb360 proxies --table T)")]
     rows += [("failed", f"arch {index} seed {seed}: {error}") for index, seed, error in b.failures()[:10]]
     for key, value in rows:
         print(f"{key:<17} {value}")

@@ -1,6 +1,7 @@
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from nb360.cli import main
@@ -97,6 +98,7 @@ def small_table(path):
             w.write_run(i, 0, [{"train_loss": 1.0, "train_metric": 1.0, "val_metric": 3 - i / 10,
                                 "test_metric": 2 + i / 8, "train_seconds": 2.0 * (e + 1)} for e in range(2)])
         w.write_failure(40, 0, "RuntimeError: boom")
+        w.set_proxy("snip", np.where(np.arange(15625) < 12, 1.0, np.nan))
     return path
 
 
@@ -116,6 +118,7 @@ def test_query_and_table_info(cli, tmp_path):
     assert info.returncode == 0
     assert "30/15625 done, 1 failed" in info.stdout and "arch 40 seed 0: RuntimeError: boom" in info.stdout
     assert "runs per seed     seed 0: 30/15625" in info.stdout
+    assert "proxies           snip 12/15625" in info.stdout
 
     for args, expected in [(("query", str(table)), "--top K"), (("query", "nosuch", "1"), "unknown table 'nosuch'"),
                            (("query", str(table), "1", "--epoch", "3"), "epoch must be in 1..2"),
