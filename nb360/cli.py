@@ -212,6 +212,7 @@ def _cmd_table_info(args: argparse.Namespace) -> None:
             ("protocol", ", ".join(f"{k}={v}" for k, v in sorted(b.protocol.items()))),
             ("provenance", ", ".join(f"{k}={v}" for k, v in sorted(b.provenance.items()))),
             ("build time", f"{b.attrs['build_seconds'] / 3600:.2f} h" if "build_seconds" in b.attrs else "not recorded"),
+            ("build jobs", _build_jobs(b.builds) if b.builds else "none logged"),
             ("runs", f"{c['done']}/{c['runs']} done, {c['failed']} failed; "
                      f"{c['archs_with_a_run']}/15625 archs have a finished run"),
             ("runs per seed", ", ".join(f"seed {s}: {n}/15625" for s, n in c["done_per_seed"].items())),
@@ -220,6 +221,16 @@ def _cmd_table_info(args: argparse.Namespace) -> None:
     rows += [("failed", f"arch {index} seed {seed}: {error}") for index, seed, error in b.failures()[:10]]
     for key, value in rows:
         print(f"{key:<17} {value}")
+
+
+def _build_jobs(builds: list[dict]) -> str:
+    """The build log in a line: jobs, runs and hours, and the distinct hardware they ran on."""
+    from nb360.table.benchmark import job_hardware
+
+    machines = "; ".join(dict.fromkeys(job_hardware(job) for job in builds))
+    return (f"{len(builds)} ({builds[0]['started']} to {builds[-1]['started']}): "
+            f"{sum(job['runs_done'] for job in builds)} runs in {sum(job['seconds'] for job in builds) / 3600:.2f} h "
+            f"on {machines}")
 
 
 def _cmd_table_import(args: argparse.Namespace) -> None:

@@ -29,7 +29,7 @@ from doc_section import write_section
 
 from nb360.spaces.nb201 import NUM_ARCHS, iso_class_representatives
 from nb360.table import manifest
-from nb360.table.benchmark import Benchmark
+from nb360.table.benchmark import Benchmark, job_hardware
 from nb360.table.compare import agreement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,6 +160,9 @@ def entry(name: str) -> dict:
                     runs_failed=c["failed"], complete=c["done"] == runs_total,
                     build_hours=round(float(table.attrs.get("build_seconds", float("nan"))) / 3600, 2),
                     build_hardware=hardware())
+        if table.builds:  # jobs from before the build log are in build_hours only
+            info.update(build_jobs_logged=len(table.builds),
+                        build_hardware_logged=list(dict.fromkeys(job_hardware(job) for job in table.builds)))
         info["protocol"] = {k: v for k, v in sorted(table.protocol.items()) if v is not None}
         if proxies := proxy_summary(path):
             info["proxies"] = proxies

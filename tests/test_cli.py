@@ -119,6 +119,7 @@ def test_query_and_table_info(cli, tmp_path):
     assert "30/15625 done, 1 failed" in info.stdout and "arch 40 seed 0: RuntimeError: boom" in info.stdout
     assert "runs per seed     seed 0: 30/15625" in info.stdout
     assert "proxies           snip 12/15625" in info.stdout
+    assert "build jobs        none logged" in info.stdout
 
     for args, expected in [(("query", str(table)), "--top K"), (("query", "nosuch", "1"), "unknown table 'nosuch'"),
                            (("query", str(table), "1", "--epoch", "3"), "epoch must be in 1..2"),
@@ -148,6 +149,11 @@ def test_precompute_stopped_by_sigterm_keeps_its_runs_and_resumes(cli, tmp_path,
     summary = dict(item.split("=", 1) for item in resumed.stdout.strip().splitlines()[-1].split(", "))
     assert int(summary["skipped"]) >= 2 and int(summary["skipped"]) + int(summary["done"]) == 20
     assert int(summary["failed"]) == 0
+
+    # table info gives the build log: the stopped job and the resumed one, 20 runs between them
+    info = cli("table", "info", str(out))
+    jobs = next(line for line in info.stdout.splitlines() if line.startswith("build jobs"))
+    assert " 2 (" in jobs and ": 20 runs in " in jobs and "Ray 1 node, 1 CPUs, 0 GPUs" in jobs, jobs
 
 
 def test_search_writes_trials_regret_plot_and_best_archs(cli, tmp_path):

@@ -99,10 +99,11 @@ class Benchmark:
         self.path = path
         with h5py.File(path, "r") as f:
             check_version(f, path)
-            self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+            self.attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
             self.seeds: list[int] = [int(s) for s in f["seeds"][()]]
         self.protocol: dict = json.loads(self.attrs["protocol"])
         self.provenance: dict = json.loads(self.attrs["provenance"])
+        self.builds: list[dict] = _builds(self.attrs)
         self.epochs: int = int(self.attrs["epochs"])
         self._curves: dict[str, np.ndarray] = {}
 
@@ -321,6 +322,26 @@ class Benchmark:
             errors = f["runs/error"]
             return [(int(r), self.seeds[c], errors[r, c].decode() if isinstance(errors[r, c], bytes) else str(errors[r, c]))
                     for r, c in zip(rows, cols)]
+
+
+def _builds(attrs: dict) -> list[dict]:
+    """One record per build job (`nb360.table.build`: when, the command, the machines, the
+    versions) with its progress (runs_done, runs_failed, seconds); [] for a table never built
+    (imported) or built before jobs were logged."""
+    if "builds" not in attrs:
+        return []
+    progress = np.asarray(attrs["build_progress"], dtype=np.float64)
+    return [{**record, "runs_done": int(done), "runs_failed": int(failed), "seconds": float(seconds)}
+            for record, (done, failed, seconds) in zip(json.loads(attrs["builds"]), progress)]
+
+
+def job_hardware(record: dict) -> str:
+    """A build job's hardware in words, from its record in `Benchmark.builds`."""
+    driver, cluster = record["driver"], record["cluster"]
+    gpus = ", ".join(driver["gpus"]) or "no GPU"
+    return (f"driver {driver['cpus']} CPU cores ({driver['machine']}), {driver['memory_gib']:.0f} GiB, {gpus}; "
+            f"Ray {cluster['nodes']} node{'s' if cluster['nodes'] != 1 else ''}, {cluster['cpus']:g} CPUs, "
+            f"{cluster['gpus']:g} GPUs")
 
 
 def _mean_of_finite(values: list[float]) -> float:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shlex
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
@@ -224,8 +226,8 @@ def precompute(
     with TableWriter(out) as writer:
         todo, skipped = _todo(writer, classes, seeds)
         label = f"{task} {out.name}" + (f" ({skipped} runs done before)" if skipped else "")
-        done, failed = (_train(writer, spec, classes, todo, address, num_cpus, num_gpus_per_task, max_retries,
-                               progress, label) if todo else (0, 0))
+        done, failed = (_train(writer, spec, classes, todo, skipped, address, num_cpus, num_gpus_per_task,
+                               max_retries, progress, label) if todo else (0, 0))
     return {"table": str(out), "classes": len(classes), "archs": sum(len(m) for m in classes.values()),
             "runs": len(classes) * len(seeds), "done": done, "failed": failed, "skipped": skipped,
             "seconds": time.perf_counter() - start}
@@ -286,18 +288,39 @@ def _check_protocol(path: Path, expected: dict) -> None:
 
 
 def _train(writer: TableWriter, spec: RunSpec, classes: dict[int, list[int]], todo: list[tuple[int, int]],
-           address: str | None, num_cpus: int | None, num_gpus_per_task: float, max_retries: int, progress: bool,
-           label: str) -> tuple[int, int]:
-    """Run `todo` on Ray (joined or started here, and then shut down) and write every result."""
+           skipped: int, address: str | None, num_cpus: int | None, num_gpus_per_task: float, max_retries: int,
+           progress: bool, label: str) -> tuple[int, int]:
+    """Run `todo` on Ray (joined or started here, and then shut down), log the job in the table
+    and write every result."""
     started = connect_ray(address, num_cpus)
     try:
         remote = ray.remote(train_run).options(num_cpus=CPUS_PER_RUN, num_gpus=num_gpus_per_task,
                                                max_retries=max_retries, retry_exceptions=list(_TRANSIENT))
         submit = partial(remote.remote, spec, device="cuda" if num_gpus_per_task > 0 else "cpu")
-        return _run(writer, submit, classes, todo, _window(num_gpus_per_task), progress, label)
+        job = writer.start_build(_job_record(runs_before=skipped, runs_to_do=len(todo)))
+        return _run(writer, submit, classes, todo, _window(num_gpus_per_task), progress, label, job)
     finally:
         if started:
             ray.shutdown()
+
+
+def _job_record(runs_before: int, runs_to_do: int) -> dict:
+    """What the table's build log keeps of this job: when, the command, the driver's machine, the
+    cluster's resources and the versions (the hardware a table's wall time was measured on)."""
+    from nb360 import __version__
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    resources = ray.cluster_resources()
+    return {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": shlex.join(sys.argv),
+        "driver": {"machine": platform.machine(), "cpus": os.cpu_count(),
+                   "memory_gib": round(memory, 1), "gpus": gpus},
+        "cluster": {"nodes": sum(node["Alive"] for node in ray.nodes()), "cpus": resources.get("CPU", 0),
+                    "gpus": resources.get("GPU", 0)},
+        "versions": {"nb360": __version__, "torch": torch.__version__, "ray": ray.__version__},
+        "runs_before": runs_before, "runs_to_do": runs_to_do,
+    }
 
 
 def connect_ray(address: str | None, num_cpus: int | None) -> bool:
@@ -337,9 +360,9 @@ def _todo(writer: TableWriter, classes: dict[int, list[int]], seeds: list[int]) 
 
 
 def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], classes: dict[int, list[int]],
-         todo: list[tuple[int, int]], window: int, progress: bool, label: str) -> tuple[int, int]:
-    """Submit runs (`submit(rep, seed)`), at most `window` in flight; write each as it finishes.
-    Returns (done, failed).
+         todo: list[tuple[int, int]], window: int, progress: bool, label: str, job: int) -> tuple[int, int]:
+    """Submit runs (`submit(rep, seed)`), at most `window` in flight; write each as it finishes,
+    with build job `job`'s progress. Returns (done, failed).
 
     On any interruption (Ctrl-C included) the runs in flight are cancelled before it propagates;
     what was written stays, and the next call resumes from it.
@@ -348,7 +371,7 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
     in_flight: dict[ray.ObjectRef, tuple[int, int]] = {}
     done = failed = 0
     bar = tqdm(total=len(todo), unit="run", desc=label, disable=not progress, dynamic_ncols=True)
-    last = time.perf_counter()
+    first = last = time.perf_counter()
     try:
         while True:
             for rep, seed in queue:
@@ -367,6 +390,7 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
                 failed += 1
             now = time.perf_counter()  # counted with every run, so a killed build still reports its time
             writer.add_build_seconds(now - last)
+            writer.build_progress(job, done, failed, now - first)
             last = now
             bar.update()
             bar.set_postfix(failed=failed)

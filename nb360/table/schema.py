@@ -4,7 +4,10 @@ Layout (schema version 1)::
 
     /                    attrs: schema_version, space, task, metric, metric_direction ("min"),
                                 num_archs, epochs, protocol (JSON), provenance (JSON),
-                                build_seconds (wall time of the builds that wrote it, if built)
+                                build_seconds (wall time of the builds that wrote it, if built),
+                                builds (JSON list: one record per build job, see `start_build`),
+                                build_progress (float64 (jobs, 3): each job's runs done, runs
+                                failed and seconds, rewritten in place as it goes)
     /seeds               int64 (S,)            the seeds, in column order
     /archs/iso_class     int32 (A,)            official index of the iso-class representative
     /archs/params        float64 (A,)          NaN where unknown
@@ -234,6 +237,27 @@ class TableWriter:
             group.create_dataset(name, data=_full_column(values, name), **_COMPRESSION)
         if settings is not None:
             group[name].attrs["settings"] = json.dumps(settings, sort_keys=True)
+        self._flush()
+
+    def start_build(self, record: dict) -> int:
+        """Log a build job: `record` (JSON: when, the command, the machines, the versions) is
+        appended to the `builds` attribute and a row of zeros to `build_progress`, which
+        `build_progress` keeps current. A table built over many resumed jobs, on one machine or
+        several, keeps them all. Returns the job's position."""
+        builds = json.loads(self.file.attrs["builds"]) if "builds" in self.file.attrs else []
+        progress = self.file.attrs["build_progress"] if "build_progress" in self.file.attrs else np.zeros((0, 3))
+        self.file.attrs["builds"] = json.dumps(builds + [record])
+        self.file.attrs["build_progress"] = np.vstack([progress, np.zeros((1, 3))])
+        self._flush()
+        return len(builds)
+
+    def build_progress(self, position: int, runs_done: int, runs_failed: int, seconds: float) -> None:
+        """Job `position`'s progress so far, written after every run so that the log of a killed
+        job is still true. A numeric attribute is rewritten in place; rewriting the JSON log
+        after every run would leave its old copies in the file, a few KB each."""
+        progress = self.file.attrs["build_progress"]
+        progress[position] = (runs_done, runs_failed, seconds)
+        self.file.attrs["build_progress"] = progress
         self._flush()
 
     def add_build_seconds(self, seconds: float) -> None:

@@ -26,6 +26,7 @@ from nb360.data import darcy, load_task
 from nb360.spaces.costs import table_costs
 from nb360.spaces.nb201 import Arch, iso_class_ids
 from nb360.spaces.network import build
+from nb360.table.benchmark import Benchmark, job_hardware
 from nb360.table.build import RunSpec, precompute, select_classes, train_run
 from nb360.table.schema import CURVES, DONE, FAILED, MISSING
 from nb360.train import fit, seed_everything
@@ -257,6 +258,16 @@ def test_an_interrupted_driver_resumes_without_retraining_finished_runs(referenc
     assert interrupted_seconds < build_seconds(out) <= interrupted_seconds + summary["seconds"]
     assert len(trainings(faults)) == summary["done"]  # finished runs were not trained again
     assert_same_results(out, reference)
+
+    # both jobs are in the table's build log, the killed one with the progress it had made
+    killed, resumed = Benchmark.load(out).builds
+    assert (killed["runs_before"], killed["runs_to_do"], killed["runs_done"]) == (0, CLASSES * len(SEEDS), runs_written)
+    assert (resumed["runs_before"], resumed["runs_done"], resumed["runs_failed"]) == (runs_written, summary["done"], 0)
+    assert killed["seconds"] + resumed["seconds"] == pytest.approx(build_seconds(out), abs=2.0)
+    assert killed["started"] <= resumed["started"] and "-c" in killed["command"]
+    assert resumed["cluster"] == {"nodes": 1, "cpus": 2.0, "gpus": 0.0}
+    assert resumed["driver"]["cpus"] >= 1 and resumed["versions"]["nb360"] == nb360.__version__
+    assert job_hardware(resumed).endswith("Ray 1 node, 2 CPUs, 0 GPUs")
 
 
 def test_a_failing_run_is_recorded_with_its_error_and_retried_on_resume(faults, data_root, tmp_path):
