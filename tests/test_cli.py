@@ -185,7 +185,7 @@ def test_search_writes_trials_regret_plot_and_best_archs(cli, tmp_path):
         assert f"\n{algo} " in result.stdout
 
     timed = cli("search", "--algo", "rs", "--table", str(table), "--time-budget", "95", "--seeds", "2",
-                  "--out", str(tmp_path / "timed"))
+                  "--workers", "2", "--out", str(tmp_path / "timed"))
     assert timed.returncode == 0, timed.stderr
     rows = (tmp_path / "timed" / "trials.csv").read_text().splitlines()[1:]
     assert len(rows) == 2 * 4  # 30 simulated s per full run: the 4th query crosses 95 s

@@ -21,7 +21,11 @@ the loop), and the loop does a dict lookup, a list lookup and the searcher's own
 from __future__ import annotations
 
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -162,25 +166,62 @@ def run_search(benchmark: Benchmark, algo: Algo, seed: int, queries: int | None 
 
 def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], queries: int | None = None,
              time_budget: float | None = None, proxy: str | np.ndarray | Callable | None = None,
-             progress: bool = True):
-    """Every algorithm for every seed: a DataFrame with the columns of `COLUMNS`, one row per query."""
+             progress: bool = True, workers: int = 1):
+    """Every algorithm for every seed: a DataFrame with the columns of `COLUMNS`, one row per query.
+
+    `workers` > 1 runs the searches in that many processes, each opening the table file once; the
+    result is the same as with one (every search has its own seeds), only sooner where searches
+    cost real time (BANANAS trains its predictors). Algorithms and proxy functions then travel to
+    the processes by pickle: registered names, or classes and functions that can be imported."""
     import pandas as pd
     from tqdm.auto import tqdm
 
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     # bad input fails before any work: an unknown name, a proxy the table lacks
     for algo in algos:
         searcher_class(algo)
     if isinstance(proxy, str) and any("proxy" in searcher_parameters(algo) for algo in algos):
         proxy = proxy_column(benchmark, proxy)
-    sim = TabularSimulator(benchmark)
     strings = [str(a) for a in all_archs()]
     frames = []
-    jobs = [(algo, seed) for algo in algos for seed in seeds]
-    for algo, seed in tqdm(jobs, desc="search", unit="run", disable=not progress):
-        trace = run_search(benchmark, algo, seed, queries=queries, time_budget=time_budget, proxy=proxy, sim=sim)
-        frames.append(pd.DataFrame({
-            "algo": algo if isinstance(algo, str) else algo.__name__, "seed": seed, "trial": np.arange(1, len(trace) + 1),
-            "arch": [strings[i] for i in trace.index], "index": trace.index, "epochs": trace.epochs,
-            "val": trace.val, "test": trace.test, "sim_seconds": trace.sim_seconds, "regret": trace.regret,
-        }, columns=list(COLUMNS)))
+    jobs = [(algo, seed, queries, time_budget) for algo in algos for seed in seeds]
+    with _searches(benchmark, proxy, min(workers, len(jobs))) as search:
+        for (algo, seed, _, _), trace in tqdm(zip(jobs, search(jobs)), total=len(jobs), desc="search", unit="run",
+                                              disable=not progress):
+            frames.append(pd.DataFrame({
+                "algo": algo if isinstance(algo, str) else algo.__name__, "seed": seed,
+                "trial": np.arange(1, len(trace) + 1), "arch": [strings[i] for i in trace.index], "index": trace.index,
+                "epochs": trace.epochs, "val": trace.val, "test": trace.test, "sim_seconds": trace.sim_seconds, "regret": trace.regret,
+            }, columns=list(COLUMNS)))
     return pd.concat(frames, ignore_index=True)
+
+
+@contextmanager
+def _searches(benchmark: Benchmark, proxy, workers: int):
+    """A function from (algo, seed, queries, time_budget) jobs to their traces, in job order: in
+    this process, or in `workers` fresh ones (spawned: a forked copy of a process that has
+    imported torch can hang)."""
+    if workers == 1:
+        sim = TabularSimulator(benchmark)
+        yield lambda jobs: (run_search(benchmark, algo, seed, queries=q, time_budget=t, proxy=proxy, sim=sim)
+                            for algo, seed, q, t in jobs)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(str(benchmark.path), proxy)) as pool:
+        yield lambda jobs: pool.map(_worker_search, jobs)
+
+
+_WORKER: dict = {}  # a search process's table, simulator and proxy, set up once by `_start_worker`
+
+
+def _start_worker(path: str, proxy) -> None:
+    benchmark = Benchmark(Path(path))  # verified by the caller's `Benchmark.load`
+    _WORKER.update(benchmark=benchmark, sim=TabularSimulator(benchmark), proxy=proxy)
+
+
+def _worker_search(job: tuple) -> Trace:
+    algo, seed, queries, time_budget = job
+    return run_search(_WORKER["benchmark"], algo, seed, queries=queries, time_budget=time_budget,
+                      proxy=_WORKER["proxy"], sim=_WORKER["sim"])

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from nb360.search import Searcher, Trial
@@ -125,3 +126,11 @@ def test_run_many_frame(synthetic):
     assert Arch.from_str(row["arch"]).index == row["index"]
     again = run_search(synthetic, "ls", seed=2, queries=20)
     assert trials[(trials.algo == "ls") & (trials.seed == 2)]["index"].tolist() == again.index
+
+
+def test_run_many_in_worker_processes_gives_the_same_frame(synthetic):
+    kwargs = dict(seeds=[0, 1, 2], queries=25, proxy="quality", progress=False)
+    algos = ["rs", "bananas", "zc-re"]
+    pd.testing.assert_frame_equal(run_many(synthetic, algos, workers=2, **kwargs), run_many(synthetic, algos, **kwargs))
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        run_many(synthetic, ["rs"], seeds=[0], queries=5, workers=0)
