@@ -297,7 +297,7 @@ def _search_table(args: argparse.Namespace) -> None:
     queries = args.budget if args.budget is not None or args.time_budget is not None else 100
     start = time.perf_counter()
     trials = run_many(b, args.algo, range(args.seeds), queries=queries, time_budget=args.time_budget, proxy=args.proxy,
-                      workers=args.workers)
+                      workers=args.workers, unscored=args.unscored)
     seconds = time.perf_counter() - start
     budget = " and ".join(([f"{queries} queries"] if queries else []) +
                           ([f"{args.time_budget:g} simulated s"] if args.time_budget else []))
@@ -321,6 +321,8 @@ def _search_ray(args: argparse.Namespace) -> None:
         raise ValueError("--time-budget counts the table backend's simulated seconds; with --backend ray give --trials")
     if args.workers != 1:
         raise ValueError("--workers is the table backend's; Ray runs trials in parallel by itself (--num-cpus)")
+    if args.unscored != "fail":
+        raise ValueError("--unscored is the table backend's (the in-process runner)")
     common = dict(algos=args.algo, seeds=range(args.seeds), trials=args.budget or 100, scheduler=args.scheduler,
                   address=args.address, num_cpus=args.num_cpus, max_failures=args.max_failures,
                   storage=Path(args.out).resolve() / "tune")
@@ -718,6 +720,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, default=1,
                    help="processes running the searches (table backend; default 1): the same results, sooner "
                         "where searches cost real time, as BANANAS's do")
+    p.add_argument("--unscored", choices=("fail", "skip"), default="fail",
+                   help="a cell the table has no run of (a partial table): a query told as a failure (default), or "
+                        "skip: no query, nothing told, the searcher asked again (not for sh, hb)")
     p.add_argument("--out", required=True, help="output folder")
     g = p.add_argument_group("--backend ray (algorithms: the above, and Ray Tune's optuna, hyperopt)")
     g.add_argument("--task", default=None, help="train each trial's cell on this task (without it: look it up in --table)")

@@ -5,8 +5,10 @@ trained for the asked number of epochs (a multi-fidelity searcher's budget; else
 full length), gives the validation score and the cumulative training seconds at that epoch of one
 seed's run, drawn at random (a fresh training run, as NATS-Bench's `simulate_train_eval` draws
 one with `is_random=True`). The seed is drawn among the runs the table has for that arch; an arch
-without a finished run scores NaN (told to the searcher as inf) and costs no time. Every query is
-charged in full, from scratch, as NATS-Bench charges it. The search stops after `queries` queries
+without a finished run scores NaN (told to the searcher as inf) and costs no time, or, with
+`unscored="skip"`, is not a query at all: the searcher is told nothing and asked again, as if the
+space held only the scored cells (a partial table searched for what it has; see `UNSCORED`).
+Every query is charged in full, from scratch, as NATS-Bench charges it. The search stops after `queries` queries
 or once the simulated clock has reached `time_budget` seconds (the query that crosses it counts, as
 in NATS-Bench's loops `while total_time < time_budget`), whichever comes first.
 
@@ -36,6 +38,15 @@ from nb360.search.space import UniformStream, all_archs, index_by_arch
 from nb360.table.benchmark import Benchmark
 
 COLUMNS = ("algo", "seed", "trial", "arch", "index", "epochs", "val", "test", "sim_seconds", "regret")
+# What an ask of a cell without a finished run is: "fail", a query told inf (NATS-Bench's reading
+# of a failed run), or "skip", no query (nothing told, asked again). On a partial table "fail"
+# lets unscored cells take queries and, in regularized evolution, population places, which hides
+# what the algorithm does on a complete table; "skip" needs a searcher that does not wait for
+# every result it asked for, so successive halving and Hyperband refuse it.
+UNSCORED = ("fail", "skip")
+# Asks in a row that "skip" passes over before it gives up: a searcher confined to unscored cells
+# (a nearly empty table, or a proxy warm start that only knows unscored ones) would never end.
+MAX_SKIPS = 100_000
 _NAN = float("nan")
 
 
@@ -80,8 +91,14 @@ class Trace:
 
 
 def run(searcher: Searcher, sim: TabularSimulator, rng: np.random.Generator, queries: int | None = None,
-        time_budget: float | None = None) -> Trace:
-    """Run `searcher` against the table until `queries` queries or `time_budget` simulated seconds."""
+        time_budget: float | None = None, unscored: str = "fail") -> Trace:
+    """Run `searcher` against the table until `queries` queries or `time_budget` simulated seconds;
+    asks of cells without a run as `unscored` says (see `UNSCORED`)."""
+    if unscored not in UNSCORED:
+        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}")
+    if unscored == "skip" and searcher.multi_fidelity:
+        raise ValueError(f"{searcher!r} waits for every result it asked for; search a partial table with it "
+                         "with unscored cells as failures (unscored='fail')")
     if queries is None and time_budget is None:
         raise ValueError("give a budget: a number of queries, a time budget in simulated seconds, or both")
     if (queries is not None and queries < 1) or (time_budget is not None and not time_budget > 0):
@@ -97,7 +114,8 @@ def run(searcher: Searcher, sim: TabularSimulator, rng: np.random.Generator, que
     trace = Trace()
     indices, epochs_col, vals, tests, clocks, regrets = (trace.index, trace.epochs, trace.val, trace.test,
                                                          trace.sim_seconds, trace.regret)
-    best_val, regret, clock, n = math.inf, _NAN, 0.0, 0
+    best_val, regret, clock, n, skipped = math.inf, _NAN, 0.0, 0, 0
+    skip = unscored == "skip"
     while n < max_queries and clock < max_seconds:
         trial = ask()
         arch, budget = trial.arch, trial.budget
@@ -112,6 +130,13 @@ def run(searcher: Searcher, sim: TabularSimulator, rng: np.random.Generator, que
         seeds = runs[index]
         if seeds:
             val, seconds = seeds[0] if len(seeds) == 1 else seeds[int(draw() * len(seeds))]
+            skipped = 0
+        elif skip:
+            skipped += 1
+            if skipped >= MAX_SKIPS:
+                raise ValueError(f"{searcher!r} asked {MAX_SKIPS:,} cells in a row that {sim.benchmark.path} has no "
+                                 f"run of; with unscored='skip' a search needs scored cells within its reach")
+            continue
         else:
             val, seconds = _NAN, 0.0
         clock += seconds
@@ -151,23 +176,25 @@ def proxy_column(benchmark: Benchmark, name: str) -> np.ndarray:
 
 def run_search(benchmark: Benchmark, algo: Algo, seed: int, queries: int | None = None,
                time_budget: float | None = None, proxy: str | np.ndarray | Callable | None = None,
-               sim: TabularSimulator | None = None, **options) -> Trace:
+               sim: TabularSimulator | None = None, unscored: str = "fail", **options) -> Trace:
     """Run `algo` (a registered name such as "re", or a Searcher class) for one seed. `proxy` (a
     table column name, an array or a function) is given to the algorithms that take one (zc-re,
-    zc-ls); `options` go to the algorithm's constructor (e.g. population_size=50)."""
+    zc-ls); `unscored`: see `UNSCORED`; `options` go to the algorithm's constructor (e.g.
+    population_size=50)."""
     sim = sim or TabularSimulator(benchmark)
     searcher_rng, sim_rng = search_rngs(seed)
     context = dict(options, max_epochs=benchmark.epochs)
     if "proxy" in searcher_parameters(algo):
         context["proxy"] = proxy_column(benchmark, proxy) if isinstance(proxy, str) else proxy
     searcher = make_searcher(algo, searcher_rng, **context)
-    return run(searcher, sim, sim_rng, queries=queries, time_budget=time_budget)
+    return run(searcher, sim, sim_rng, queries=queries, time_budget=time_budget, unscored=unscored)
 
 
 def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], queries: int | None = None,
              time_budget: float | None = None, proxy: str | np.ndarray | Callable | None = None,
-             progress: bool = True, workers: int = 1):
-    """Every algorithm for every seed: a DataFrame with the columns of `COLUMNS`, one row per query.
+             progress: bool = True, workers: int = 1, unscored: str = "fail"):
+    """Every algorithm for every seed: a DataFrame with the columns of `COLUMNS`, one row per query
+    (`unscored`: see `UNSCORED`).
 
     `workers` > 1 runs the searches in that many processes, each opening the table file once; the
     result is the same as with one (every search has its own seeds), only sooner where searches
@@ -178,16 +205,21 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    # bad input fails before any work: an unknown name, a proxy the table lacks
+    if unscored not in UNSCORED:
+        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}")
+    # bad input fails before any work: an unknown name, a proxy the table lacks, a searcher that
+    # cannot skip
     for algo in algos:
-        searcher_class(algo)
+        if searcher_class(algo).multi_fidelity and unscored == "skip":
+            raise ValueError(f"{algo} waits for every result it asked for; it cannot skip unscored cells "
+                             "(search a partial table with them as failures)")
     if isinstance(proxy, str) and any("proxy" in searcher_parameters(algo) for algo in algos):
         proxy = proxy_column(benchmark, proxy)
     strings = [str(a) for a in all_archs()]
     frames = []
-    jobs = [(algo, seed, queries, time_budget) for algo in algos for seed in seeds]
+    jobs = [(algo, seed, queries, time_budget, unscored) for algo in algos for seed in seeds]
     with _searches(benchmark, proxy, min(workers, len(jobs))) as search:
-        for (algo, seed, _, _), trace in tqdm(zip(jobs, search(jobs)), total=len(jobs), desc="search", unit="run",
+        for (algo, seed, *_), trace in tqdm(zip(jobs, search(jobs)), total=len(jobs), desc="search", unit="run",
                                               disable=not progress):
             frames.append(pd.DataFrame({
                 "algo": algo if isinstance(algo, str) else algo.__name__, "seed": seed,
@@ -199,13 +231,13 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
 
 @contextmanager
 def _searches(benchmark: Benchmark, proxy, workers: int):
-    """A function from (algo, seed, queries, time_budget) jobs to their traces, in job order: in
+    """A function from (algo, seed, queries, time_budget, unscored) jobs to their traces, in job order: in
     this process, or in `workers` fresh ones (spawned: a forked copy of a process that has
     imported torch can hang)."""
     if workers == 1:
         sim = TabularSimulator(benchmark)
-        yield lambda jobs: (run_search(benchmark, algo, seed, queries=q, time_budget=t, proxy=proxy, sim=sim)
-                            for algo, seed, q, t in jobs)
+        yield lambda jobs: (run_search(benchmark, algo, seed, queries=q, time_budget=t, proxy=proxy, sim=sim,
+                                       unscored=u) for algo, seed, q, t, u in jobs)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
@@ -222,6 +254,6 @@ def _start_worker(path: str, proxy) -> None:
 
 
 def _worker_search(job: tuple) -> Trace:
-    algo, seed, queries, time_budget = job
+    algo, seed, queries, time_budget, unscored = job
     return run_search(_WORKER["benchmark"], algo, seed, queries=queries, time_budget=time_budget,
-                      proxy=_WORKER["proxy"], sim=_WORKER["sim"])
+                      proxy=_WORKER["proxy"], sim=_WORKER["sim"], unscored=unscored)

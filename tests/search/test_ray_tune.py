@@ -184,6 +184,7 @@ def test_optuna_with_asha_through_the_cli(local_ray, synthetic, synthetic_path, 
     (["--task", "darcyflow"], "add --backend ray"),
     (["--backend", "ray", "--time-budget", "60"], "with --backend ray give --trials"),
     (["--backend", "ray", "--workers", "2"], "--workers is the table backend's"),
+    (["--backend", "ray", "--unscored", "skip"], "--unscored is the table backend's"),
     (["--backend", "ray", "--algo", "bogus"], "expected distinct names among rs, re"),
     (["--backend", "ray", "--scheduler", "pbt"], "invalid choice: 'pbt'"),
 ])

@@ -4,10 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nb360.search import Searcher, Trial
+from nb360.search import Searcher, Trial, runner
 from nb360.search.random import RandomSearch
 from nb360.search.runner import TabularSimulator, run, run_many, run_search, search_rngs
 from nb360.spaces.nb201 import Arch
+from nb360.table.benchmark import Benchmark
+from synthetic_table import write_table  # tests/search, on the path through conftest.py
 
 
 class Spy(RandomSearch):
@@ -134,3 +136,44 @@ def test_run_many_in_worker_processes_gives_the_same_frame(synthetic):
     pd.testing.assert_frame_equal(run_many(synthetic, algos, workers=2, **kwargs), run_many(synthetic, algos, **kwargs))
     with pytest.raises(ValueError, match="workers must be >= 1"):
         run_many(synthetic, ["rs"], seeds=[0], queries=5, workers=0)
+
+
+# ---- partial tables --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def partial(tmp_path_factory):
+    """The synthetic landscape with 10,000 of the 15,625 cells never trained."""
+    return Benchmark.load(write_table(tmp_path_factory.mktemp("partial") / "partial.h5", missing=10000))
+
+
+def test_skipping_unscored_cells_spends_every_query_on_a_scored_one(partial):
+    failing = run_many(partial, ["rs", "re"], seeds=range(3), queries=60, progress=False)
+    skipping = run_many(partial, ["rs", "re"], seeds=range(3), queries=60, progress=False, unscored="skip")
+    assert failing["val"].isna().mean() > 0.5  # most asks of a 36%-complete table hit unscored cells
+    assert len(skipping) == len(failing) and skipping["val"].notna().all()
+    assert np.isfinite(partial.final()[skipping["index"]]).all()
+
+
+def test_skipping_gives_regularized_evolution_back_its_lead_on_a_partial_table(partial):
+    """Told as failures, unscored cells fill RE's population and RE falls behind random search
+    (docs/search.md); skipped, RE searches the scored cells and is ahead again."""
+    def mean_final_regret(algo, unscored):
+        trials = run_many(partial, [algo], seeds=range(30), queries=100, progress=False, unscored=unscored)
+        return trials.groupby("seed")["regret"].last().mean()
+
+    assert mean_final_regret("re", "skip") < mean_final_regret("rs", "skip") < mean_final_regret("re", "fail")
+
+
+def test_skipping_is_refused_where_it_cannot_work(partial, monkeypatch):
+    with pytest.raises(ValueError, match="sh waits for every result"):
+        run_many(partial, ["rs", "sh"], seeds=[0], queries=10, unscored="skip")
+    with pytest.raises(ValueError, match="unscored must be one of fail, skip"):
+        run_many(partial, ["rs"], seeds=[0], queries=10, unscored="ignore")
+    unscored = Arch.from_index(int(np.flatnonzero(np.isnan(partial.final()))[0]))
+
+    class Stuck(Searcher):
+        def ask(self):
+            return unscored
+
+    monkeypatch.setattr(runner, "MAX_SKIPS", 50)
+    with pytest.raises(ValueError, match="asked 50 cells in a row that .* has no run of"):
+        run(Stuck(), TabularSimulator(partial), np.random.default_rng(0), queries=5, unscored="skip")
