@@ -218,7 +218,7 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
     strings = [str(a) for a in all_archs()]
     frames = []
     jobs = [(algo, seed, queries, time_budget, unscored) for algo in algos for seed in seeds]
-    with _searches(benchmark, proxy, min(workers, len(jobs))) as search:
+    with _searches(benchmark, proxy, max(1, min(workers, len(jobs)))) as search:
         for (algo, seed, *_), trace in tqdm(zip(jobs, search(jobs)), total=len(jobs), desc="search", unit="run",
                                               disable=not progress):
             frames.append(pd.DataFrame({
