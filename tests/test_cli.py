@@ -153,7 +153,7 @@ def test_precompute_stopped_by_sigterm_keeps_its_runs_and_resumes(cli, tmp_path,
     # table info gives the build log: the stopped job and the resumed one, 20 runs between them
     info = cli("table", "info", str(out))
     jobs = next(line for line in info.stdout.splitlines() if line.startswith("build jobs"))
-    assert " 2 (" in jobs and ": 20 runs in " in jobs and "Ray 1 node, 1 CPUs, 0 GPUs" in jobs, jobs
+    assert " 2 (" in jobs and ": 20 runs in " in jobs and "Ray 1 node, 1 CPU, 0 GPUs" in jobs, jobs
 
 
 def test_search_writes_trials_regret_plot_and_best_archs(cli, tmp_path):

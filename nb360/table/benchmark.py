@@ -338,10 +338,14 @@ def _builds(attrs: dict) -> list[dict]:
 def job_hardware(record: dict) -> str:
     """A build job's hardware in words, from its record in `Benchmark.builds`."""
     driver, cluster = record["driver"], record["cluster"]
+
+    def count(n: float, noun: str) -> str:
+        return f"{n:g} {noun}{'' if n == 1 else 's'}"
+
     gpus = ", ".join(driver["gpus"]) or "no GPU"
-    return (f"driver {driver['cpus']} CPU cores ({driver['machine']}), {driver['memory_gib']:.0f} GiB, {gpus}; "
-            f"Ray {cluster['nodes']} node{'s' if cluster['nodes'] != 1 else ''}, {cluster['cpus']:g} CPUs, "
-            f"{cluster['gpus']:g} GPUs")
+    return (f"driver {count(driver['cpus'], 'CPU core')} ({driver['machine']}), {driver['memory_gib']:.0f} GiB, "
+            f"{gpus}; Ray {count(cluster['nodes'], 'node')}, {count(cluster['cpus'], 'CPU')}, "
+            f"{count(cluster['gpus'], 'GPU')}")
 
 
 def _mean_of_finite(values: list[float]) -> float:
