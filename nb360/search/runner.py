@@ -90,15 +90,20 @@ class Trace:
         return len(self.index)
 
 
+def _check_unscored(unscored: str, cls: type[Searcher], name: str) -> None:
+    """Refuse an unknown `unscored`, and "skip" for a searcher that waits for every result."""
+    if unscored not in UNSCORED:
+        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}")
+    if unscored == "skip" and cls.multi_fidelity:
+        raise ValueError(f"{name} waits for every result it asked for; it cannot skip unscored cells "
+                         "(search a partial table with them as failures: unscored='fail')")
+
+
 def run(searcher: Searcher, sim: TabularSimulator, rng: np.random.Generator, queries: int | None = None,
         time_budget: float | None = None, unscored: str = "fail") -> Trace:
     """Run `searcher` against the table until `queries` queries or `time_budget` simulated seconds;
     asks of cells without a run as `unscored` says (see `UNSCORED`)."""
-    if unscored not in UNSCORED:
-        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}")
-    if unscored == "skip" and searcher.multi_fidelity:
-        raise ValueError(f"{searcher!r} waits for every result it asked for; search a partial table with it "
-                         "with unscored cells as failures (unscored='fail')")
+    _check_unscored(unscored, type(searcher), repr(searcher))
     if queries is None and time_budget is None:
         raise ValueError("give a budget: a number of queries, a time budget in simulated seconds, or both")
     if (queries is not None and queries < 1) or (time_budget is not None and not time_budget > 0):
@@ -205,14 +210,10 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    if unscored not in UNSCORED:
-        raise ValueError(f"unscored must be one of {', '.join(UNSCORED)}, got {unscored!r}")
     # bad input fails before any work: an unknown name, a proxy the table lacks, a searcher that
     # cannot skip
     for algo in algos:
-        if searcher_class(algo).multi_fidelity and unscored == "skip":
-            raise ValueError(f"{algo} waits for every result it asked for; it cannot skip unscored cells "
-                             "(search a partial table with them as failures)")
+        _check_unscored(unscored, searcher_class(algo), str(algo))
     if isinstance(proxy, str) and any("proxy" in searcher_parameters(algo) for algo in algos):
         proxy = proxy_column(benchmark, proxy)
     strings = [str(a) for a in all_archs()]
@@ -224,7 +225,8 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
             frames.append(pd.DataFrame({
                 "algo": algo if isinstance(algo, str) else algo.__name__, "seed": seed,
                 "trial": np.arange(1, len(trace) + 1), "arch": [strings[i] for i in trace.index], "index": trace.index,
-                "epochs": trace.epochs, "val": trace.val, "test": trace.test, "sim_seconds": trace.sim_seconds, "regret": trace.regret,
+                "epochs": trace.epochs, "val": trace.val, "test": trace.test, "sim_seconds": trace.sim_seconds,
+                "regret": trace.regret,
             }, columns=list(COLUMNS)))
     return pd.concat(frames, ignore_index=True)
 

@@ -371,7 +371,7 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
     in_flight: dict[ray.ObjectRef, tuple[int, int]] = {}
     done = failed = 0
     bar = tqdm(total=len(todo), unit="run", desc=label, disable=not progress, dynamic_ncols=True)
-    first = last = time.perf_counter()
+    first = time.perf_counter()
     try:
         while True:
             for rep, seed in queue:
@@ -388,10 +388,8 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
             except ray.exceptions.RayError as error:
                 writer.write_failure(classes[rep], seed, str(error))
                 failed += 1
-            now = time.perf_counter()  # counted with every run, so a killed build still reports its time
-            writer.add_build_seconds(now - last)
-            writer.build_progress(job, done, failed, now - first)
-            last = now
+            # counted with every run, so a killed build still reports its time
+            writer.build_progress(job, done, failed, time.perf_counter() - first)
             bar.update()
             bar.set_postfix(failed=failed)
     except BaseException:

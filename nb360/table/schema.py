@@ -253,17 +253,14 @@ class TableWriter:
 
     def build_progress(self, position: int, runs_done: int, runs_failed: int, seconds: float) -> None:
         """Job `position`'s progress so far, written after every run so that the log of a killed
-        job is still true. A numeric attribute is rewritten in place; rewriting the JSON log
-        after every run would leave its old copies in the file, a few KB each."""
+        job is still true; the seconds it gained since its last report are added to the table's
+        `build_seconds`. A numeric attribute is rewritten in place; rewriting the JSON log after
+        every run would leave its old copies in the file, a few KB each."""
         progress = self.file.attrs["build_progress"]
+        gained = seconds - float(progress[position, 2])
         progress[position] = (runs_done, runs_failed, seconds)
         self.file.attrs["build_progress"] = progress
-        self._flush()
-
-    def add_build_seconds(self, seconds: float) -> None:
-        """Count `seconds` more of wall time spent building this table (attribute `build_seconds`,
-        summed over every resumed build, so a table built over several jobs knows its total)."""
-        self.file.attrs["build_seconds"] = float(self.file.attrs.get("build_seconds", 0.0)) + float(seconds)
+        self.file.attrs["build_seconds"] = float(self.file.attrs.get("build_seconds", 0.0)) + gained
         self._flush()
 
     def status(self) -> np.ndarray:
