@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 from pathlib import Path
 
@@ -29,7 +27,8 @@ from doc_section import write_section
 
 from nb360.spaces.nb201 import NUM_ARCHS, iso_class_representatives
 from nb360.table import manifest
-from nb360.table.benchmark import Benchmark, job_hardware
+from nb360.table.benchmark import Benchmark, job_hardware, machine_in_words
+from nb360.table.build import this_machine
 from nb360.table.compare import agreement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,8 +138,7 @@ def cmd_fidelity(args: argparse.Namespace) -> None:
 
 
 def hardware() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} CPU cores ({platform.machine()}), {memory:.0f} GiB, no GPU"
+    return machine_in_words(this_machine())
 
 
 def entry(name: str) -> dict:

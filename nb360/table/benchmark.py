@@ -337,15 +337,19 @@ def _builds(attrs: dict) -> list[dict]:
 
 def job_hardware(record: dict) -> str:
     """A build job's hardware in words, from its record in `Benchmark.builds`."""
-    driver, cluster = record["driver"], record["cluster"]
+    cluster = record["cluster"]
+    return (f"driver {machine_in_words(record['driver'])}; Ray {_count(cluster['nodes'], 'node')}, "
+            f"{_count(cluster['cpus'], 'CPU')}, {_count(cluster['gpus'], 'GPU')}")
 
-    def count(n: float, noun: str) -> str:
-        return f"{n:g} {noun}{'' if n == 1 else 's'}"
 
-    gpus = ", ".join(driver["gpus"]) or "no GPU"
-    return (f"driver {count(driver['cpus'], 'CPU core')} ({driver['machine']}), {driver['memory_gib']:.0f} GiB, "
-            f"{gpus}; Ray {count(cluster['nodes'], 'node')}, {count(cluster['cpus'], 'CPU')}, "
-            f"{count(cluster['gpus'], 'GPU')}")
+def machine_in_words(machine: dict) -> str:
+    """A machine as a build job's record keeps it (`build.this_machine`), in words."""
+    gpus = ", ".join(machine["gpus"]) or "no GPU"
+    return f"{_count(machine['cpus'], 'CPU core')} ({machine['machine']}), {machine['memory_gib']:.0f} GiB, {gpus}"
+
+
+def _count(n: float, noun: str) -> str:
+    return f"{n:g} {noun}{'' if n == 1 else 's'}"
 
 
 def _mean_of_finite(values: list[float]) -> float:

@@ -309,18 +309,22 @@ def _job_record(runs_before: int, runs_to_do: int) -> dict:
     cluster's resources and the versions (the hardware a table's wall time was measured on)."""
     from nb360 import __version__
 
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     resources = ray.cluster_resources()
     return {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": shlex.join(sys.argv),
-        "driver": {"machine": platform.machine(), "cpus": os.cpu_count(),
-                   "memory_gib": round(memory, 1), "gpus": gpus},
+        "driver": this_machine(),
         "cluster": {"nodes": sum(node["Alive"] for node in ray.nodes()), "cpus": resources.get("CPU", 0),
                     "gpus": resources.get("GPU", 0)},
         "versions": {"nb360": __version__, "torch": torch.__version__, "ray": ray.__version__},
         "runs_before": runs_before, "runs_to_do": runs_to_do,
     }
+
+
+def this_machine() -> dict:
+    """The machine this process runs on, as a build job's record keeps it (`job_hardware` words it)."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"machine": platform.machine(), "cpus": os.cpu_count(), "memory_gib": round(memory, 1),
+            "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
 
 
 def connect_ray(address: str | None, num_cpus: int | None) -> bool:

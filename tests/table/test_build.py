@@ -8,6 +8,7 @@ one under test. Tiny protocol: Darcy Flow 9x9 (16 samples), C=2, N=1, 2 epochs, 
 
 import inspect
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -26,8 +27,8 @@ from nb360.data import darcy, load_task
 from nb360.spaces.costs import table_costs
 from nb360.spaces.nb201 import Arch, iso_class_ids
 from nb360.spaces.network import build
-from nb360.table.benchmark import Benchmark, job_hardware
-from nb360.table.build import RunSpec, precompute, select_classes, train_run
+from nb360.table.benchmark import Benchmark, job_hardware, machine_in_words
+from nb360.table.build import RunSpec, precompute, select_classes, this_machine, train_run
 from nb360.table.schema import CURVES, DONE, FAILED, MISSING
 from nb360.train import fit, seed_everything
 
@@ -268,6 +269,14 @@ def test_an_interrupted_driver_resumes_without_retraining_finished_runs(referenc
     assert resumed["cluster"] == {"nodes": 1, "cpus": 2.0, "gpus": 0.0}
     assert resumed["driver"]["cpus"] >= 1 and resumed["versions"]["nb360"] == nb360.__version__
     assert job_hardware(resumed).endswith("Ray 1 node, 2 CPUs, 0 GPUs")
+
+
+def test_a_machine_is_recorded_and_worded_as_the_build_log_keeps_it():
+    here = this_machine()
+    assert here["cpus"] == os.cpu_count() and here["memory_gib"] > 0
+    assert machine_in_words(here).startswith(f"{os.cpu_count()} CPU core")
+    lent = {"machine": "x86_64", "cpus": 1, "memory_gib": 80.4, "gpus": ["GPU A", "GPU B"]}
+    assert machine_in_words(lent) == "1 CPU core (x86_64), 80 GiB, GPU A, GPU B"
 
 
 def test_a_failing_run_is_recorded_with_its_error_and_retried_on_resume(faults, data_root, tmp_path):
