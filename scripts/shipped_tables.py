@@ -132,6 +132,20 @@ def fidelity(mini_name: str, hifi_name: str) -> dict:
     return {"against": hifi_name, "metric": "test_metric", **agreement(mini.final("test_metric")[reps], high)}
 
 
+def seed_agreement(table: Benchmark) -> dict | None:
+    """Agreement of the first two seeds' final test scores over the iso classes both scored: the
+    seed noise of the protocol, the ceiling that its fidelity against another protocol is read
+    against. None while fewer than 3 classes have both seeds."""
+    if len(table.seeds) < 2:
+        return None
+    rows = table.class_rows("test_metric")
+    scores = table.at_epoch("test_metric")[rows[rows >= 0]]
+    first, second = scores[:, 0], scores[:, 1]
+    if (np.isfinite(first) & np.isfinite(second)).sum() < 3:
+        return None
+    return {"seeds": table.seeds[:2], "metric": "test_metric", **agreement(first, second)}
+
+
 def cmd_fidelity(args: argparse.Namespace) -> None:
     for mini, hifi in FIDELITY.items():
         print(mini, fidelity(mini, hifi))
@@ -165,13 +179,18 @@ def entry(name: str) -> dict:
         if proxies := proxy_summary(path):
             info["proxies"] = proxies
         if name in FIDELITY and (PRECOMPUTED / FIDELITY[name]).exists():
-            info["fidelity"] = {k: (round(v, 4) if isinstance(v, float) else v)
-                                for k, v in fidelity(name, FIDELITY[name]).items()}
+            info["fidelity"] = _rounded(fidelity(name, FIDELITY[name]))
+        if seeds := seed_agreement(table):
+            info["seed_agreement"] = _rounded(seeds)
     info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                     text=True).stdout.strip()
     info["size_bytes"] = path.stat().st_size
     info["sha256"] = manifest.sha256(path)
     return info
+
+
+def _rounded(numbers: dict) -> dict:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in numbers.items()}
 
 
 def proxy_summary(path: Path) -> dict | None:
@@ -202,7 +221,7 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
     build cost, and the measured fidelity, from the manifest entries and the files."""
     lines = ["| file | iso classes with a final test score, per seed | cells with a final test score | "
              "runs done / planned | build hours (all resumes) | MB |", "|---|---|---|---|---|---|"]
-    fidelity_rows = []
+    fidelity_rows, seed_rows = [], []
     for name, info in entries.items():
         if info["content"] != "table":
             continue
@@ -215,14 +234,26 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
                      f"| {info['runs_done']:,} / {info['runs_total']:,} | {info['build_hours']:.2f} "
                      f"| {info['size_bytes'] / 2**20:.1f} |")
         if f := info.get("fidelity"):
-            fidelity_rows.append(f"| `{name}` | `{f['against']}` | {f['n']} | {f['spearman']:.3f} | {f['kendall']:.3f} "
-                                 f"| {f['top_overlap']:.2f} | {f['regret_of_pick']:.4f} {table.metric} |")
+            fidelity_rows.append(_agreement_row(f"`{name}` | `{f['against']}`", f, table.metric))
+        if a := info.get("seed_agreement"):
+            seed_rows.append(_agreement_row(f"`{name}` | seed {a['seeds'][0]} vs seed {a['seeds'][1]}", a, table.metric))
     lines += ["", f"Built on {hardware()}. Fidelity, on the final test score over the sampled iso classes "
               "(`python scripts/shipped_tables.py fidelity`; the regret is that of the class the mini table "
               "ranks best among them, measured at high fidelity):", "",
               "| table | against | classes | Spearman | Kendall | top-10% overlap | regret of the pick |",
               "|---|---|---|---|---|---|---|", *fidelity_rows]
+    if seed_rows:
+        lines += ["", "Seed noise, the ceiling for any fidelity number: the same measures between two seeds of "
+                  "one protocol, over the iso classes both seeds scored (the regret is that, at the second "
+                  "seed, of the class the first ranks best):", "",
+                  "| table | compared | classes | Spearman | Kendall | top-10% overlap | regret of the pick |",
+                  "|---|---|---|---|---|---|---|", *seed_rows]
     return lines
+
+
+def _agreement_row(first_cells: str, a: dict, metric: str) -> str:
+    return (f"| {first_cells} | {a['n']:,} | {a['spearman']:.3f} | {a['kendall']:.3f} | {a['top_overlap']:.2f} "
+            f"| {a['regret_of_pick']:.4f} {metric} |")
 
 
 def cmd_manifest(args: argparse.Namespace) -> None:
