@@ -243,9 +243,11 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
               "| table | against | classes | Spearman | Kendall | top-10% overlap | regret of the pick |",
               "|---|---|---|---|---|---|---|", *fidelity_rows]
     if seed_rows:
-        lines += ["", "Seed noise, the ceiling for any fidelity number: the same measures between two seeds of "
-                  "one protocol, over the iso classes both seeds scored (the regret is that, at the second "
-                  "seed, of the class the first ranks best):", "",
+        lines += ["", "Seed noise: the same measures between two seeds of one protocol, over the iso classes "
+                  "both seeds scored (the regret is that, at the second seed, of the class the first ranks "
+                  "best). Those classes are a uniform sample where the build order is random, so they are "
+                  "not comparable with the fidelity row above, whose stratified sample spreads evenly over "
+                  "the score range and so gives higher rank correlations for the same noise:", "",
                   "| table | compared | classes | Spearman | Kendall | top-10% overlap | regret of the pick |",
                   "|---|---|---|---|---|---|---|", *seed_rows]
     return lines
