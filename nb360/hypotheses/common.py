@@ -123,11 +123,15 @@ def caveats(table: Benchmark) -> list[str]:
     if not has_validation(table):
         out.append(f"`{name}` has no validation scores (as NAS-Bench-360's published files): what needs them "
                    f"(searches, validation-based fidelity) uses its test scores or cannot run on it.")
-    fidelity = manifest.read(table.path.parent).get(table.path.name, {}).get("fidelity")
-    if fidelity:
-        numbers = ", ".join(f"{k}={fmt(v)}" for k, v in fidelity.items())
-        out.append(f"`{name}`'s manifest records its fidelity: {numbers}")
+    recorded = manifest.read(table.path.parent).get(table.path.name, {})
+    for key, what in (("fidelity", "its fidelity"), ("seed_agreement", "the agreement of its seeds")):
+        if key in recorded:
+            out.append(f"`{name}`'s manifest records {what}: {_numbers(recorded[key])}")
     return out
+
+
+def _numbers(record: dict) -> str:
+    return ", ".join(f"{k}=({_numbers(v)})" if isinstance(v, dict) else f"{k}={fmt(v)}" for k, v in record.items())
 
 
 # ---- numbers as text -----------------------------------------------------------------------------------

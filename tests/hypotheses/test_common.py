@@ -41,11 +41,16 @@ def test_caveats_say_partial_reduced_no_validation_and_recorded_fidelity(tmp_pat
     assert "no validation scores" not in text
     text = " ".join(caveats(nats_darcy))
     assert "no validation scores" in text and "reduced protocol (12 epochs;" in text  # C=16, N=5: only epochs
-    # a table listed in a manifest with a measured fidelity: the caveat quotes it
+    # a table listed in a manifest with a measured fidelity and seed agreement: the caveats quote them
     copy = shutil.copy(partial.path, tmp_path / "listed.h5")
-    manifest.write(tmp_path, {"listed.h5": {"sha256": manifest.sha256(copy),
-                                            "fidelity": {"against": "hifi.h5", "spearman": 0.8123456}}})
-    assert any("fidelity: against=hifi.h5, spearman=0.8123" in c for c in caveats(Benchmark.load(copy)))
+    manifest.write(tmp_path, {"listed.h5": {
+        "sha256": manifest.sha256(copy),
+        "fidelity": {"against": "hifi.h5", "spearman": 0.8123456, "independent_seed": {"seed": 1, "spearman": 0.7}},
+        "seed_agreement": {"seeds": [0, 1], "n": 1818, "spearman": 0.7422}}})
+    text = caveats(Benchmark.load(copy))
+    assert "`listed`'s manifest records its fidelity: against=hifi.h5, spearman=0.8123, " \
+           "independent_seed=(seed=1, spearman=0.7)" in text
+    assert "`listed`'s manifest records the agreement of its seeds: seeds=[0, 1], n=1818, spearman=0.7422" in text
 
 
 def test_load_tables_checks_count_and_names(partial):
