@@ -225,11 +225,11 @@ def _cmd_table_info(args: argparse.Namespace) -> None:
 
 def _build_jobs(builds: list[dict]) -> str:
     """The build log in a line: jobs, runs and hours, and the distinct hardware they ran on."""
-    from nb360.table.benchmark import job_hardware
+    from nb360.table.benchmark import counted, job_hardware
 
     machines = "; ".join(dict.fromkeys(job_hardware(job) for job in builds))
     return (f"{len(builds)} ({builds[0]['started']} to {builds[-1]['started']}): "
-            f"{sum(job['runs_done'] for job in builds)} runs in {sum(job['seconds'] for job in builds) / 3600:.2f} h "
+            f"{counted(sum(job['runs_done'] for job in builds), 'run')} in {sum(job['seconds'] for job in builds) / 3600:.2f} h "
             f"on {machines}")
 
 

@@ -40,7 +40,8 @@ RECIPES = {
     "nb201-darcyflow-mini.h5": {
         "description": "All 15,625 cells on generated Darcy Flow under a reduced protocol: 15x15 grid (every "
                        "6th node of an 85x85 field solved at 421x421), 270 training / 30 validation / 100 test "
-                       "samples, C=4, N=1, 10 epochs, 2 seeds.",
+                       "samples, C=4, N=1, 10 epochs, 2 seeds planned (seed 1 is partial; "
+                       "`nb360 table info` prints the runs per seed).",
         "rebuild": [DARCY_DATA,
                     "nb360 precompute --task darcyflow --epochs 10 --seeds 0,1 --archs all --C 4 --N 1 "
                     "--resolution 15 --num-cpus 2 --data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-mini.h5",
@@ -59,7 +60,8 @@ RECIPES = {
     "nb201-digits-mini.h5": {
         "description": "All 15,625 cells on scikit-learn's 8x8 handwritten digits (NOT an NB360 task; real data "
                        "available offline): 897 training / 450 validation / 450 test images, C=4, N=1, 4 epochs, "
-                       "batch 64, 2 seeds.",
+                       "batch 64, 2 seeds planned (seed 1 is partial; `nb360 table info` prints the runs per "
+                       "seed).",
         "rebuild": ["nb360 precompute --task digits --epochs 4 --seeds 0,1 --archs all --C 4 --N 1 --num-cpus 1 "
                     "--out precomputed/nb201-digits-mini.h5",
                     "nb360 proxies --table precomputed/nb201-digits-mini.h5"],

@@ -338,18 +338,20 @@ def _builds(attrs: dict) -> list[dict]:
 def job_hardware(record: dict) -> str:
     """A build job's hardware in words, from its record in `Benchmark.builds`."""
     cluster = record["cluster"]
-    return (f"driver {machine_in_words(record['driver'])}; Ray {_count(cluster['nodes'], 'node')}, "
-            f"{_count(cluster['cpus'], 'CPU')}, {_count(cluster['gpus'], 'GPU')}")
+    return (f"driver {machine_in_words(record['driver'])}; Ray {counted(cluster['nodes'], 'node')}, "
+            f"{counted(cluster['cpus'], 'CPU')}, {counted(cluster['gpus'], 'GPU')}")
 
 
 def machine_in_words(machine: dict) -> str:
     """A machine as a build job's record keeps it (`build.this_machine`), in words."""
     gpus = ", ".join(machine["gpus"]) or "no GPU"
-    return f"{_count(machine['cpus'], 'CPU core')} ({machine['machine']}), {machine['memory_gib']:.0f} GiB, {gpus}"
+    return f"{counted(machine['cpus'], 'CPU core')} ({machine['machine']}), {machine['memory_gib']:.0f} GiB, {gpus}"
 
 
-def _count(n: float, noun: str) -> str:
-    return f"{n:g} {noun}{'' if n == 1 else 's'}"
+def counted(n: float, noun: str) -> str:
+    """`n` and the noun, plural unless n is 1: '1 run', '4,816 runs', '0.5 GPUs' (Ray counts fractions)."""
+    number = f"{int(n):,}" if float(n).is_integer() else f"{n:g}"
+    return f"{number} {noun}{'' if n == 1 else 's'}"
 
 
 def _mean_of_finite(values: list[float]) -> float:

@@ -27,7 +27,7 @@ from nb360.data import darcy, load_task
 from nb360.spaces.costs import table_costs
 from nb360.spaces.nb201 import Arch, iso_class_ids
 from nb360.spaces.network import build
-from nb360.table.benchmark import Benchmark, job_hardware, machine_in_words
+from nb360.table.benchmark import Benchmark, counted, job_hardware, machine_in_words
 from nb360.table.build import RunSpec, precompute, select_classes, this_machine, train_run
 from nb360.table.schema import CURVES, DONE, FAILED, MISSING
 from nb360.train import fit, seed_everything
@@ -277,6 +277,7 @@ def test_a_machine_is_recorded_and_worded_as_the_build_log_keeps_it():
     assert machine_in_words(here).startswith(f"{os.cpu_count()} CPU core")
     lent = {"machine": "x86_64", "cpus": 1, "memory_gib": 80.4, "gpus": ["GPU A", "GPU B"]}
     assert machine_in_words(lent) == "1 CPU core (x86_64), 80 GiB, GPU A, GPU B"
+    assert [counted(n, "run") for n in (1, 2.0, 0.5, 1_234_567)] == ["1 run", "2 runs", "0.5 runs", "1,234,567 runs"]
 
 
 def test_a_failing_run_is_recorded_with_its_error_and_retried_on_resume(faults, data_root, tmp_path):
