@@ -148,8 +148,8 @@ def fidelity(mini_name: str, hifi_name: str) -> dict:
 
 def seed_agreement(table: Benchmark) -> dict | None:
     """Agreement of the first two seeds' final test scores over the iso classes both scored: the
-    seed noise of the protocol, the ceiling that its fidelity against another protocol is read
-    against. None while fewer than 3 classes have both seeds."""
+    seed noise of the protocol, which no other protocol's ranking can predict. None while fewer
+    than 3 classes have both seeds."""
     if len(table.seeds) < 2:
         return None
     rows = table.class_rows("test_metric")
@@ -257,10 +257,10 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
             seed_rows.append(_agreement_row(f"`{name}` | seed {a['seeds'][0]} vs seed {a['seeds'][1]}", a, table.metric))
     lines += ["", f"Built on {hardware()}. Fidelity, on the final test score over the sampled iso classes "
               "(`python scripts/shipped_tables.py fidelity`; the regret is that of the class the mini table "
-              "ranks best among them, measured at high fidelity). The sample was trained with seed 0, as "
-              "the mini table's first seed was, and shares part of that seed's noise (the order of the "
-              "training batches); the row for the mini table's other seed alone, over the sampled "
-              "classes it has scored, measures fidelity without that shared noise:", "",
+              "ranks best among them, measured at high fidelity). A mini seed that the sample was also "
+              "trained with shares part of its noise (the order of the training batches is the seed's "
+              "alone); a 'seed N only' row uses a mini seed the sample lacks, over the sampled classes "
+              "it has scored, and so measures fidelity without that shared noise:", "",
               "| table | against | classes | Spearman | Kendall | top-10% overlap | regret of the pick |",
               "|---|---|---|---|---|---|---|", *fidelity_rows]
     if seed_rows:
