@@ -537,7 +537,7 @@ class UnitGaussianNormalizer(nn.Module):
 
 
 def load_splits(
-    data_root: str | os.PathLike, resolution: int = 85
+    data_root: str | os.PathLike, resolution: int = 85, test_size: int | None = None
 ) -> tuple[TensorDataset, TensorDataset, TensorDataset, UnitGaussianNormalizer]:
     """NAS-Bench-360's darcyflow task: (train, val, test, y_normalizer).
 
@@ -548,7 +548,8 @@ def load_splits(
     Splits, as NAS-Bench-360's search runs: train = smooth1[:900], val = smooth1[900:1000],
     test = smooth2[:100]. Files with fewer samples are split in proportion: of the first
     min(n, 1000) samples of smooth1, 10% (at least one) validate and the rest train; the test set is
-    all of smooth2 up to 100 samples.
+    all of smooth2 up to 100 samples. ``test_size`` takes exactly that many of smooth2 instead (more
+    or fewer): a larger test set measures each cell with less evaluation noise.
 
     Tensors: x is (N, 3, s, s) float32, channels [coefficient, x-grid, y-grid] in NAS-Bench-360's
     order (``create_grid``: ``np.meshgrid`` of two ``linspace(0, 1, s)``, so channel 1 varies along
@@ -560,8 +561,12 @@ def load_splits(
     root = Path(data_root)
     train_file, test_file = _find_pair(root, resolution)
     coeff_1, sol_1 = _read(train_file, resolution, limit=TRAIN + VAL)
-    coeff_2, sol_2 = _read(test_file, resolution, limit=TEST)
-    n_train, n_val, n_test = split_sizes(coeff_1.shape[0], coeff_2.shape[0])
+    if test_size is not None and test_size < 1:
+        raise ValueError(f"test_size={test_size}: the darcyflow test set needs at least 1 sample")
+    coeff_2, sol_2 = _read(test_file, resolution, limit=test_size or TEST)
+    if test_size is not None and coeff_2.shape[0] < test_size:
+        raise ValueError(f"{test_file}: test_size={test_size} asks more samples than the file's {coeff_2.shape[0]}")
+    n_train, n_val, n_test = split_sizes(coeff_1.shape[0], coeff_2.shape[0], test_size or TEST)
 
     x_1, x_2 = torch.from_numpy(coeff_1), torch.from_numpy(coeff_2)
     y_1, y_2 = torch.from_numpy(sol_1).unsqueeze(1), torch.from_numpy(sol_2).unsqueeze(1)
@@ -582,7 +587,7 @@ def load_splits(
     )
 
 
-def make_task(card: dict, data_root: Path, resolution: int | None = None) -> Task:
+def make_task(card: dict, data_root: Path, resolution: int | None = None, test_size: int | None = None) -> Task:
     """The darcyflow ``Task`` for ``nb360.data.load_task``: the splits of ``load_splits`` at
     ``resolution`` (default: the card's ``in_shape``), with relative L2 as loss and metric measured
     in physical units through the targets' normaliser, as NAS-Bench-360 trains and evaluates.
@@ -593,14 +598,15 @@ def make_task(card: dict, data_root: Path, resolution: int | None = None) -> Tas
     from nb360.train import Splits
 
     size = resolution or card["in_shape"][0]
-    train, val, test, y_normalizer = load_splits(data_root, size)
+    train, val, test, y_normalizer = load_splits(data_root, size, test_size)
     relative_l2 = RelativeL2(y_normalizer)
     spec = Spec(card["kind"], card["in_channels"], (size, size), card["out_size"])
     return Task(card["name"], card, Splits(train, val, test), relative_l2, relative_l2, spec, card["batch_size"])
 
 
-def split_sizes(n_smooth1: int, n_smooth2: int) -> tuple[int, int, int]:
-    """(train, val, test) sizes: 900/100/100 for the published files, in proportion for fewer samples."""
+def split_sizes(n_smooth1: int, n_smooth2: int, test_size: int = TEST) -> tuple[int, int, int]:
+    """(train, val, test) sizes: 900/100/100 for the published files, in proportion for fewer samples;
+    the test set is smooth2 up to ``test_size`` samples."""
     used = min(n_smooth1, TRAIN + VAL)
     n_val = max(1, round(used * VAL / (TRAIN + VAL)))
     n_train = used - n_val
@@ -609,7 +615,7 @@ def split_sizes(n_smooth1: int, n_smooth2: int) -> tuple[int, int, int]:
             f"darcyflow needs at least 3 samples in smooth1 (2 to fit the normaliser, 1 to validate) and 1 in "
             f"smooth2; the files have {n_smooth1} and {n_smooth2}"
         )
-    return n_train, n_val, min(n_smooth2, TEST)
+    return n_train, n_val, min(n_smooth2, test_size)
 
 
 def _grid_channels(s: int) -> torch.Tensor:

@@ -288,8 +288,22 @@ def test_load_task_darcyflow(tmp_path):
 def test_split_sizes():
     assert darcy.split_sizes(1024, 1024) == (900, 100, 100)
     assert darcy.split_sizes(10, 4) == (9, 1, 4)
+    assert darcy.split_sizes(300, 300, test_size=300) == (270, 30, 300)
     with pytest.raises(ValueError, match="at least 3"):
         darcy.split_sizes(2, 2)
+
+
+def test_test_size_takes_more_of_smooth2(tmp_path):
+    from nb360.data import load_task
+
+    write_files(tmp_path, r=17, n=12)
+    default = load_task("darcyflow", data_root=tmp_path, resolution=17)
+    larger = load_task("darcyflow", data_root=tmp_path, resolution=17, test_size=12)
+    smaller = load_task("darcyflow", data_root=tmp_path, resolution=17, test_size=5)
+    assert [len(t.test) for t in (default, larger, smaller)] == [12, 12, 5]
+    torch.testing.assert_close(smaller.test.tensors[0], larger.test.tensors[0][:5])  # a prefix of the same file
+    with pytest.raises(ValueError, match="test_size=13 asks more samples than the file's 12"):
+        load_task("darcyflow", data_root=tmp_path, resolution=17, test_size=13)
 
 
 def test_prefers_published_files_then_most_samples(tmp_path):
