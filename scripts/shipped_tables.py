@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PRECOMPUTED = ROOT / "precomputed"
 HIFI_ARCHS = "nb201-darcyflow-hifi-sample.archs.txt"
 
-DARCY_DATA = "nb360 data generate darcyflow --n 300 --resolution 85 --seed 0 --workers 2 --out DATA/darcy-mini"
+DARCY_DATA = "nb360 data generate darcyflow --n 300 --resolution 85 --seed 0 --workers 2 --data-root DATA/darcy-mini"
 RECIPES = {
     "nb201-darcyflow-mini.h5": {
         "description": "All 15,625 cells on generated Darcy Flow under a reduced protocol: 15x15 grid (every "
@@ -43,7 +43,7 @@ RECIPES = {
                        "samples, C=4, N=1, 10 epochs, 2 seeds planned (seed 1 is partial; "
                        "`nb360 table info` prints the runs per seed).",
         "rebuild": [DARCY_DATA,
-                    "nb360 precompute --task darcyflow --epochs 10 --seeds 0,1 --archs all --C 4 --N 1 "
+                    "nb360 precompute --task darcyflow --epochs 10 --seeds 2 --archs all --C 4 --N 1 "
                     "--resolution 15 --num-cpus 2 --data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-mini.h5",
                     "nb360 proxies --table precomputed/nb201-darcyflow-mini.h5 --data-root DATA/darcy-mini"],
     },
@@ -52,7 +52,7 @@ RECIPES = {
                        f"fidelity: 29x29 grid (every 3rd node of the same fields), C=8, N=1, 20 epochs, 1 seed. "
                        f"The archs are listed in {HIFI_ARCHS}.",
         "rebuild": [DARCY_DATA,
-                    "nb360 precompute --task darcyflow --epochs 20 --seeds 0 "
+                    "nb360 precompute --task darcyflow --epochs 20 --seeds 1 "
                     f"--archs precomputed/{HIFI_ARCHS} --C 8 --N 1 --resolution 29 --num-cpus 2 "
                     "--data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-hifi-sample.h5"],
         "archs": HIFI_ARCHS,
@@ -62,7 +62,7 @@ RECIPES = {
                        "available offline): 897 training / 450 validation / 450 test images, C=4, N=1, 4 epochs, "
                        "batch 64, 2 seeds planned (seed 1 is partial; `nb360 table info` prints the runs per "
                        "seed).",
-        "rebuild": ["nb360 precompute --task digits --epochs 4 --seeds 0,1 --archs all --C 4 --N 1 --num-cpus 1 "
+        "rebuild": ["nb360 precompute --task digits --epochs 4 --seeds 2 --archs all --C 4 --N 1 --num-cpus 1 "
                     "--out precomputed/nb201-digits-mini.h5",
                     "nb360 proxies --table precomputed/nb201-digits-mini.h5"],
     },

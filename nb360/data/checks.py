@@ -44,7 +44,7 @@ def require_file(root: Path, name: str, task: str, where: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(
             f"{task}: {name} not found in {Path(root).expanduser().resolve()}; NAS-Bench-360 publishes it at {where} "
-            f"(or write a small stand-in in the same format with `nb360 data fake {task} --out {root}`)"
+            f"(or write a small stand-in in the same format with `nb360 data fake {task} --data-root {root}`)"
         )
     return path
 

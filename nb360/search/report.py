@@ -27,6 +27,25 @@ def write_outputs(trials, out: str | Path, title: str = "", val_pick: float | No
     return paths
 
 
+def summary_lines(trials) -> list[str]:
+    """Per algorithm: the final test regret's mean with its 95% interval over seeds, and the
+    difference to random search (when it ran) with its 95% Welch interval and the one-sided p-value
+    that the algorithm's mean is lower; then the mean simulated hours of a search."""
+    final = trials.groupby(["algo", "seed"], sort=False).last().groupby("algo", sort=False)
+    rs = final.get_group("rs")["regret"].to_numpy() if "rs" in final.groups else None
+    lines = [f"{'algo':<10} {'seeds':>5} {'mean regret ± 95%':>22} {'vs rs ± 95% (p lower)':>32} {'sim hours':>9}"]
+    for algo, rows in final:
+        regret = rows["regret"].to_numpy()
+        m = mean_ci(regret)
+        versus = ""
+        if rs is not None and algo != "rs":
+            d = difference_ci(regret, rs)
+            versus = f"{d['diff']:+.5f} ± {d['ci95']:.5f} (p {d['p_less']:.2g})"
+        lines.append(f"{algo:<10} {len(regret):>5} {m['mean']:>11.5f} ± {m['ci95']:<8.5f} {versus:>32} "
+                     f"{rows['sim_seconds'].mean() / 3600:>9.2f}")
+    return lines
+
+
 def validation_pick_regret(benchmark) -> float:
     """The test regret of the table's best cell by final validation score (mean over its runs).
 

@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -197,9 +197,14 @@ def run_search(benchmark: Benchmark, algo: Algo, seed: int, queries: int | None 
 
 def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], queries: int | None = None,
              time_budget: float | None = None, proxy: str | np.ndarray | Callable | None = None,
-             progress: bool = True, workers: int = 1, unscored: str = "fail"):
+             progress: bool = True, workers: int = 1, unscored: str = "fail",
+             done: Collection[tuple[str, int]] = (), on_search: Callable | None = None):
     """Every algorithm for every seed: a DataFrame with the columns of `COLUMNS`, one row per query
     (`unscored`: see `UNSCORED`).
+
+    `done` names (algorithm, seed) searches already made, which are left out (a resumed job);
+    `on_search(frame)` receives each search's rows as soon as it finishes, in job order, so a
+    caller can keep them before the rest are done.
 
     `workers` > 1 runs the searches in that many processes, each opening the table file once; the
     result is the same as with one (every search has its own seeds), only sooner where searches
@@ -217,18 +222,26 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
     if isinstance(proxy, str) and any("proxy" in searcher_parameters(algo) for algo in algos):
         proxy = proxy_column(benchmark, proxy)
     strings = [str(a) for a in all_archs()]
-    frames = []
-    jobs = [(algo, seed, queries, time_budget, unscored) for algo in algos for seed in seeds]
+    frames = [pd.DataFrame(columns=list(COLUMNS))]
+    done = {(str(algo), int(seed)) for algo, seed in done}
+    jobs = [(algo, seed, queries, time_budget, unscored) for algo in algos for seed in seeds
+            if (_name(algo), int(seed)) not in done]
     with _searches(benchmark, proxy, max(1, min(workers, len(jobs)))) as search:
         for (algo, seed, *_), trace in tqdm(zip(jobs, search(jobs)), total=len(jobs), desc="search", unit="run",
                                               disable=not progress):
             frames.append(pd.DataFrame({
-                "algo": algo if isinstance(algo, str) else algo.__name__, "seed": seed,
+                "algo": _name(algo), "seed": seed,
                 "trial": np.arange(1, len(trace) + 1), "arch": [strings[i] for i in trace.index], "index": trace.index,
                 "epochs": trace.epochs, "val": trace.val, "test": trace.test, "sim_seconds": trace.sim_seconds,
                 "regret": trace.regret,
             }, columns=list(COLUMNS)))
-    return pd.concat(frames, ignore_index=True)
+            if on_search is not None:
+                on_search(frames[-1])
+    return pd.concat(frames[1:], ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _name(algo: Algo) -> str:
+    return algo if isinstance(algo, str) else algo.__name__
 
 
 @contextmanager

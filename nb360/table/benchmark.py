@@ -20,7 +20,7 @@ import numpy as np
 from nb360 import cards
 from nb360.spaces.nb201 import NUM_ARCHS, Arch, ArchLike, iso_class_representatives
 from nb360.table import manifest
-from nb360.table.schema import COSTS, CURVES, DONE, FAILED, check_version
+from nb360.table.schema import COSTS, CURVES, DONE, FAILED, check_version, reading
 
 TABLES_ENV = "NB360_TABLES"
 # Curves a search may see; test scores are for reporting after the search.
@@ -60,14 +60,17 @@ def _is_table(path: Path) -> bool:
 def resolve(name_or_path: str | os.PathLike) -> Path:
     """A table path from a shipped name or a path; an unknown name lists the known ones."""
     path = Path(name_or_path).expanduser()
-    if path.suffix == ".h5" or path.exists():
+    if path.exists():
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such table file")
+            raise FileNotFoundError(f"{path}: not a table file (a folder?)")
         return path
-    for d in table_dirs():
-        candidate = d / f"{name_or_path}.h5"
+    name = str(name_or_path).removesuffix(".h5")  # the manifest names the files, with the suffix
+    for d in table_dirs() if "/" not in name else ():
+        candidate = d / f"{name}.h5"
         if candidate.is_file():
             return candidate
+    if path.suffix == ".h5" or "/" in str(name_or_path):
+        raise FileNotFoundError(f"{path}: no such table file (shipped tables: {', '.join(available()) or 'none'})")
     known = ", ".join(available()) or "none"
     raise ValueError(f"unknown table {str(name_or_path)!r}; available: {known} (or give a path to an .h5 file)")
 
@@ -97,7 +100,7 @@ class Benchmark:
     def __init__(self, path: Path):
         """Reads the attributes only; the columns are read on first use (see `_columns`)."""
         self.path = path
-        with h5py.File(path, "r") as f:
+        with reading(path) as f:
             check_version(f, path)
             self.attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
             self.seeds: list[int] = [int(s) for s in f["seeds"][()]]
@@ -109,7 +112,7 @@ class Benchmark:
 
     @cached_property
     def _columns(self) -> _Columns:
-        with h5py.File(self.path, "r") as f:
+        with reading(self.path) as f:
             return _Columns(
                 iso=f["archs/iso_class"][()],
                 costs={name: f["archs"][name][()] for name in COSTS},
@@ -162,7 +165,7 @@ class Benchmark:
         if name not in CURVES:
             raise ValueError(f"unknown curve {name!r}; expected one of {', '.join(CURVES)}")
         if name not in self._curves:
-            with h5py.File(self.path, "r") as f:
+            with reading(self.path) as f:
                 self._curves[name] = f["curves"][name][()]
         return self._curves[name]
 
@@ -318,7 +321,7 @@ class Benchmark:
         rows, cols = np.nonzero(self._columns.status == FAILED)
         if not len(rows):
             return []
-        with h5py.File(self.path, "r") as f:
+        with reading(self.path) as f:
             errors = f["runs/error"]
             return [(int(r), self.seeds[c], errors[r, c].decode() if isinstance(errors[r, c], bytes) else str(errors[r, c]))
                     for r, c in zip(rows, cols)]

@@ -22,23 +22,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
-import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from nb360.data.task import Task
+from nb360.interrupts import sigterm_as_interrupt
 from nb360.proxies import compute
 from nb360.proxy_names import parse_names
 from nb360.spaces.nb201 import ArchLike, NUM_ARCHS
 from nb360.table.benchmark import resolve
-from nb360.table.build import select_classes, table_task
+from nb360.table.build import data_sha256, select_classes, table_task
 from nb360.table.schema import TableWriter
 from nb360.train import default_device
 
@@ -96,7 +93,7 @@ def build_proxy_columns(
     inputs, targets = proxy_batch(task, batch_size, seed)
     inputs, targets = inputs.to(device), targets.to(device)
     classes = select_classes(archs)
-    with TableWriter(path) as writer, _sigterm_as_exit(), _torch_threads(threads):
+    with TableWriter(path) as writer, sigterm_as_interrupt(), _torch_threads(threads):
         columns = _start_columns(writer, names, settings, overwrite)
         todo = [rep for rep in classes if any(np.isnan(columns[name][rep]) for name in names)]
         bar = tqdm(todo, unit="class", desc=f"proxies {path.name}", disable=not progress, dynamic_ncols=True)
@@ -116,20 +113,6 @@ def build_proxy_columns(
     return {"table": str(path), "proxies": list(names), "classes": len(classes), "computed": done,
             "skipped": len(classes) - len(todo), "seconds": end - start,
             "seconds_per_class": (end - loop_start) / done if done else float("nan")}
-
-
-@contextmanager
-def _sigterm_as_exit():
-    """A scheduler's SIGTERM ends the run as Ctrl-C does, so the columns are written on the way out
-    (Python's default SIGTERM ends the process at once). Handlers can only be set in the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -44,7 +45,9 @@ SCHEMA_VERSION = 1
 CURVES = ("train_loss", "train_metric", "val_metric", "test_metric", "train_seconds")
 COSTS = ("params", "flops", "latency_ms")
 MISSING, DONE, FAILED = 0, 1, 2
-_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+# fletcher32: a checksum per chunk, so damage inside a dataset is reported as such when it is read
+# (files made before it read as before, without the check).
+_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "fletcher32": True}
 # Curves are chunked 64 architectures at a time: one row costs one small chunk, one column (e.g. the
 # final epoch of every arch, read at load) 245 chunks instead of 15,625.
 _CHUNK_ARCHS = 64
@@ -294,6 +297,28 @@ def _full_column(values: np.ndarray, name: str) -> np.ndarray:
     if values.shape != (NUM_ARCHS,):
         raise ValueError(f"column {name!r} must have one value per arch, shape ({NUM_ARCHS},), got {values.shape}")
     return values
+
+
+class DamagedTableError(ValueError):
+    """A table file that HDF5 cannot read: truncated, overwritten, not HDF5, or a checksum mismatch."""
+
+
+@contextmanager
+def reading(path: Path):
+    """Open a table for reading; a file HDF5 cannot read, on opening or inside a dataset, raises
+    DamagedTableError naming the file (h5py's own message names neither the file nor the cause)."""
+    try:
+        with h5py.File(path, "r") as f:
+            yield f
+    except (OSError, KeyError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        what = " ".join(str(error).split())
+        checksum = "checksum" in what or "filter returned failure" in what
+        raise DamagedTableError(
+            f"{path}: cannot read the table ({what}): "
+            + ("a dataset inside it is damaged" if checksum else "the file is damaged, truncated or not an nb360 table")
+            + "; rebuild it or copy it again") from None
 
 
 def check_version(f: h5py.File, path: Path) -> None:

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from nb360.search.evolution import RegularizedEvolution

@@ -101,9 +101,9 @@ def test_bad_configs_and_options_raise_clear_errors():
 
 
 def test_the_cli_knows_the_tune_searchers():
-    from nb360 import cli
+    from nb360.cli import options
 
-    assert cli._TUNE_SEARCHERS == TUNE_SEARCHERS
+    assert options.TUNE_SEARCHERS == TUNE_SEARCHERS
 
 
 # ---- searches over a table ----------------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_optuna_with_asha_through_the_cli(local_ray, synthetic, synthetic_path, 
     from nb360.cli import main
 
     out = tmp_path / "out"
-    code = main(["search", "--backend", "ray", "--table", str(synthetic_path), "--algo", "optuna", "--trials", "16",
+    code = main(["search", "--backend", "ray", "--table", str(synthetic_path), "--algo", "optuna", "--budget", "16",
                  "--scheduler", "asha", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
@@ -182,10 +182,10 @@ def test_optuna_with_asha_through_the_cli(local_ray, synthetic, synthetic_path, 
 @pytest.mark.parametrize("args, expected", [
     (["--algo", "optuna"], "Ray Tune's own searchers run with --backend ray"),
     (["--task", "darcyflow"], "add --backend ray"),
-    (["--backend", "ray", "--time-budget", "60"], "with --backend ray give --trials"),
+    (["--backend", "ray", "--time-budget", "60"], "with --backend ray give --budget"),
     (["--backend", "ray", "--workers", "2"], "--workers is the table backend's"),
     (["--backend", "ray", "--unscored", "skip"], "--unscored is the table backend's"),
-    (["--backend", "ray", "--algo", "bogus"], "expected distinct names among rs, re"),
+    (["--backend", "ray", "--algo", "bogus"], "expected distinct algorithms among rs, re"),
     (["--backend", "ray", "--scheduler", "pbt"], "invalid choice: 'pbt'"),
 ])
 def test_bad_ray_backend_input_is_one_line_exit_2(args, expected, tmp_path, capsys):
@@ -364,7 +364,7 @@ def test_search_survives_a_node_killed_mid_run(two_node_cluster, tmp_path):
     out = tmp_path / "out"
     trials = 6
     command = [sys.executable, "-m", "nb360.cli", "search", "--backend", "ray", "--task", "darcyflow", "--algo", "re",
-               "--trials", str(trials), "--scheduler", "asha", "--epochs", "3", "--C", "4", "--N", "1",
+               "--budget", str(trials), "--scheduler", "asha", "--epochs", "3", "--C", "4", "--N", "1",
                "--resolution", "15", "--data-root", str(data), "--address", address, "--max-failures", "2",
                "--out", str(out)]
     search = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

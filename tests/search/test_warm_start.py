@@ -3,7 +3,7 @@ import pytest
 
 from nb360.search import make_searcher
 from nb360.search.warm_start import ZeroCostEvolution, ZeroCostLocalSearch, top_by_proxy
-from nb360.spaces.nb201 import NUM_ARCHS, Arch
+from nb360.spaces.nb201 import NUM_ARCHS
 
 
 def test_top_by_proxy_ranks_a_random_pool():

@@ -3,7 +3,7 @@ import pytest
 
 from nb360.spaces.costs import costs, count_flops, table_costs
 from nb360.spaces.nb201 import Arch
-from nb360.spaces.network import CIFAR10, Spec, build
+from nb360.spaces.network import CIFAR10, Spec
 
 ALL_CONV3 = Arch.from_str("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
 

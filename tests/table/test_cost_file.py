@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from nb360.spaces.costs import costs

@@ -59,7 +59,7 @@ def test_w2s_search_compares_found_and_default_students(tmp_path):
 
 def test_w2s_synthetic_writes_csv_and_png(tmp_path):
     out = tmp_path / "synthetic"
-    assert main(["w2s", "synthetic", "--densities", "0,0.3", "--seeds", "1", "--n", "200", "--budget", "100",
+    assert main(["w2s", "synthetic", "--densities", "0,0.3", "--seeds", "1", "--n", "200", "--points", "100",
                  "--batch-size", "25", "--n-per-source", "200", "--out", str(out)]) == 0
     for name in ("density", "detection", "selection"):
         assert (out / f"{name}.csv").exists() and (out / f"{name}.png").exists()

@@ -44,11 +44,11 @@ def test_missing_data_names_the_file(cli, tmp_path):
 def test_generate_then_train_end_to_end(cli, tmp_path):
     data = tmp_path / "data"
     result = cli("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
-                   "--out", str(data))
+                   "--data-root", str(data))
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in data.iterdir()) == ["piececonst_r9_N12_smooth1.mat", "piececonst_r9_N12_smooth2.mat"]
     again = cli("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
-                  "--out", str(data))
+                  "--data-root", str(data))
     assert again.returncode == 0 and "skipped" in again.stdout
 
     out = tmp_path / "run.json"
@@ -135,8 +135,8 @@ def test_precompute_stopped_by_sigterm_keeps_its_runs_and_resumes(cli, tmp_path,
 
     data, out = tmp_path / "data", tmp_path / "t.h5"
     assert cli("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
-                 "--out", str(data)).returncode == 0
-    command = ["precompute", "--task", "darcyflow", "--epochs", "2", "--seeds", "0", "--archs", "20", "--C", "2",
+                 "--data-root", str(data)).returncode == 0
+    command = ["precompute", "--task", "darcyflow", "--epochs", "2", "--seeds", "1", "--classes", "20", "--C", "2",
                "--N", "1", "--resolution", "9", "--num-cpus", "1", "--data-root", str(data), "--out", str(out)]
     # the runs: enough that the build cannot finish before the signal
     build, stderr = stop_after([sys.executable, "-m", "nb360.cli", *command], total=20)
@@ -190,7 +190,7 @@ def test_search_writes_trials_regret_plot_and_best_archs(cli, tmp_path):
     rows = (tmp_path / "timed" / "trials.csv").read_text().splitlines()[1:]
     assert len(rows) == 2 * 4  # 30 simulated s per full run: the 4th query crosses 95 s
 
-    for args, expected in [(("--algo", "rs,nope"), "expected distinct names among rs, re"),
+    for args, expected in [(("--algo", "rs,nope"), "expected distinct algorithms among rs, re"),
                            (("--algo", "zc-re", "--table", str(table)), "no proxy 'synflow'"),
                            (("--table", "nosuch"), "unknown table 'nosuch'")]:
         bad = cli("search", *args, "--out", str(tmp_path / "bad"))
@@ -200,7 +200,7 @@ def test_search_writes_trials_regret_plot_and_best_archs(cli, tmp_path):
 @pytest.mark.parametrize("task", ["cifar100", "spherical", "ninapro", "satellite", "ecg"])
 def test_fake_data_then_train(task, tmp_path, capsys):
     data, out = tmp_path / "data", tmp_path / "run.json"
-    assert main(["data", "fake", task, "--out", str(data), "--n", "20"]) == 0
+    assert main(["data", "fake", task, "--data-root", str(data), "--n", "20"]) == 0
     assert main(["train", "--task", task, "--data-root", str(data), "--epochs", "1", "--C", "4", "--N", "1",
                  "--arch", "1", "--out", str(out)]) == 0
     run = json.loads(out.read_text())
@@ -208,13 +208,13 @@ def test_fake_data_then_train(task, tmp_path, capsys):
     record = run["records"][0]
     assert all(0 <= record[k] <= 1 for k in ("train_metric", "val_metric", "test_metric"))
     # the same files cannot be overwritten by accident
-    assert main(["data", "fake", task, "--out", str(data)]) == 2
+    assert main(["data", "fake", task, "--data-root", str(data)]) == 2
     assert "already there" in capsys.readouterr().err
 
 
 def test_train_the_wrn_baseline(cli, tmp_path):
     data, out = tmp_path / "data", tmp_path / "wrn.json"
-    assert main(["data", "fake", "satellite", "--out", str(data)]) == 0
+    assert main(["data", "fake", "satellite", "--data-root", str(data)]) == 0
     assert main(["train", "--task", "satellite", "--data-root", str(data), "--epochs", "1", "--model", "wrn",
                  "--out", str(out)]) == 0
     run = json.loads(out.read_text())
@@ -225,7 +225,7 @@ def test_train_the_wrn_baseline(cli, tmp_path):
 
 
 def test_fake_all_writes_every_task_and_tasks_finds_them(tmp_path, capsys):
-    assert main(["data", "fake", "all", "--out", str(tmp_path)]) == 0
+    assert main(["data", "fake", "all", "--data-root", str(tmp_path)]) == 0
     capsys.readouterr()
     assert main(["tasks", "--data-root", str(tmp_path)]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:] if not line.startswith("*")]

@@ -1,0 +1,5 @@
+import sys
+
+from nb360.cli import main
+
+sys.exit(main())
