@@ -164,6 +164,12 @@ def _better_half(scores: np.ndarray) -> np.ndarray:
     return scores <= np.median(scores)
 
 
+def _interval(r: float, n: int) -> str:
+    """A Spearman correlation with its approximate 95% interval (Fisher z, standard error 1.06 / sqrt(n - 3))."""
+    half = 1.96 * 1.06 / np.sqrt(n - 3)
+    return f"{r:.3f} [{np.tanh(np.arctanh(r) - half):.2f}, {np.tanh(np.arctanh(r) + half):.2f}]"
+
+
 def _agreement(a: np.ndarray, b: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
     """Spearman over all classes and over the better half (by `reference`, the mean of both)."""
     half = _better_half(reference)
@@ -192,11 +198,14 @@ def report(folder: Path) -> list[str]:
                          f"{int(have.sum())} classes: largest difference {diff:.2e}.")
     # 2. test-set size: agreement of seed 0 and 1 when both are scored on the first n samples
     sizes = [n for n in (25, 50, 100, 200, 300, 450, 900) if n <= n_eval]
-    lines += ["", "| test samples | seed 0 vs 1, all classes | better half |", "|---|---|---|"]
+    half_n = int(_better_half(np.arange(len(classes), dtype=float)).sum())
+    lines += ["", f"Spearman with approximate 95% intervals ({len(classes)} classes, better half {half_n}):", "",
+              "| test samples | seed 0 vs 1, all classes | better half |", "|---|---|---|"]
     for n in sizes:
         a, b = (_scores(runs, *seeds[s], classes, n) for s in (0, 1))
         rho, rho_half = _agreement(a, b, (a + b) / 2)
-        lines.append(f"| {n}{' (the table)' if n == table_test else ''} | {rho:.3f} | {rho_half:.3f} |")
+        lines.append(f"| {n}{' (the table)' if n == table_test else ''} | {_interval(rho, len(classes))} "
+                     f"| {_interval(rho_half, half_n)} |")
     # 3. variance split at the table's test size: between runs (training) and from the test samples
     errors = np.stack([[runs[(*key, c)][:table_test] for key in seeds] for c in classes])  # class x seed x sample
     class_scores = errors.mean(axis=2)
@@ -222,20 +231,20 @@ def report(folder: Path) -> list[str]:
                                   ("(0,0) vs (1,1)", "both", s00, s11)]:
             rho, rho_half = _agreement(a, b, ref)
             lines.append(f"| {label} | {what} | {rho:.3f} | {rho_half:.3f} |")
-    # 5. seeds averaged: split halves of the four seeds
-    s = np.stack([_scores(runs, *key, classes, table_test) for key in seeds], axis=1)
-    ref = s.mean(axis=1)
-    one = np.mean([_agreement(s[:, i], s[:, j], ref) for i, j in ((0, 1), (2, 3), (0, 2), (1, 3))], axis=0)
-    two = np.mean([_agreement(s[:, [0, 1]].mean(1), s[:, [2, 3]].mean(1), ref),
-                   _agreement(s[:, [0, 2]].mean(1), s[:, [1, 3]].mean(1), ref)], axis=0)
-    lines += ["", "| seeds averaged per side | split-half Spearman, all classes | better half | Spearman-Brown from one seed, all | better half |",
-              "|---|---|---|---|---|"]
-    for k, measured in ((1, one), (2, two)):
-        predicted = [k * r / (1 + (k - 1) * r) for r in one]
-        lines.append(f"| {k} | {measured[0]:.3f} | {measured[1]:.3f} | {predicted[0]:.3f} | {predicted[1]:.3f} |")
-    for k in (3, 4, 6, 8):
-        predicted = [k * r / (1 + (k - 1) * r) for r in one]
-        lines.append(f"| {k} | | | {predicted[0]:.3f} | {predicted[1]:.3f} |")
+    # 5. seeds averaged: split halves of the four seeds, on the table's test set and on the whole evaluation set
+    lines += ["", "| test samples | seeds averaged per side | split-half Spearman, all classes | better half | "
+              "Spearman-Brown from one seed, all | better half |", "|---|---|---|---|---|---|"]
+    for n_test in dict.fromkeys((table_test, n_eval)):
+        s = np.stack([_scores(runs, *key, classes, n_test) for key in seeds], axis=1)
+        ref = s.mean(axis=1)
+        one = np.mean([_agreement(s[:, i], s[:, j], ref) for i, j in ((0, 1), (2, 3), (0, 2), (1, 3))], axis=0)
+        two = np.mean([_agreement(s[:, [0, 1]].mean(1), s[:, [2, 3]].mean(1), ref),
+                       _agreement(s[:, [0, 2]].mean(1), s[:, [1, 3]].mean(1), ref)], axis=0)
+        for k in (1, 2, 3, 4, 6, 8):
+            predicted = [k * r / (1 + (k - 1) * r) for r in one]
+            measured = {1: one, 2: two}.get(k)
+            cells = f"{measured[0]:.3f} | {measured[1]:.3f}" if measured is not None else " | "
+            lines.append(f"| {n_test} | {k} | {cells} | {predicted[0]:.3f} | {predicted[1]:.3f} |")
     # 6. epochs
     lines += ["", "| epochs (own cosine schedule) | classes | seed 0 vs 1, all classes | better half | mean score |",
               "|---|---|---|---|---|"]

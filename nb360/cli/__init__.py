@@ -32,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.debug:
         os.environ["NB360_DEBUG"] = "1"
-    return errors.run(args.command, args.func, args)
+    # the command's name as typed, its action included: "data generate", "table info"
+    words = [args.command, *(getattr(args, f"{args.command}_command", None) or "").split()]
+    return errors.run(" ".join(words), args.func, args)
 
 
 if __name__ == "__main__":

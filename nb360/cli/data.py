@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from nb360.cli import options
+from nb360.cli.errors import Interrupted
 
 
 def cmd_tasks(args: argparse.Namespace) -> None:
@@ -74,9 +75,14 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     if args.task != "darcyflow":
         raise ValueError(f"only darcyflow is generated from its equations; got {args.task!r}")
-    paths = darcy.generate(resolve_data_root(args.data_root), n=args.n, resolution=args.resolution,
-                           solver_resolution=args.solver_resolution, seed=args.seed, workers=args.workers,
-                           solver=args.solver, grid=args.grid)
+    out = resolve_data_root(args.data_root)
+    try:
+        paths = darcy.generate(out, n=args.n, resolution=args.resolution, solver_resolution=args.solver_resolution,
+                               seed=args.seed, workers=args.workers, solver=args.solver, grid=args.grid)
+    except KeyboardInterrupt:
+        kept = sorted(p.name for p in out.glob("*.partial.npz"))
+        raise Interrupted(f"the finished samples are kept in {out} ({', '.join(kept) or 'no checkpoint yet'}); "
+                          "rerun the same command to resume") from None
     for p in paths:
         print(p)
 

@@ -368,12 +368,24 @@ def generate(
     for part, file_seed in enumerate(np.random.SeedSequence(seed).spawn(2), start=1):
         path = out / file_name(resolution, n, part)
         paths.append(path)
+        meta = _meta(spec, file_seed, n)
         if path.exists():
-            _check_finished(path, n, resolution)
-            print(f"skipped {path}: it already holds {n} samples at {resolution}x{resolution}")
+            _check_finished(path, n, resolution, meta, seed)
+            print(f"skipped {path}: it already holds {n} samples at {resolution}x{resolution}, made with these settings")
             continue
         _generate_file(path, spec, file_seed, n, workers, progress, checkpoint_every)
+        _settings_path(path).write_text(json.dumps({**meta, "seed": seed}, indent=1) + "\n")
     return paths
+
+
+def _meta(spec: "_SampleSpec", file_seed: np.random.SeedSequence, n: int) -> dict:
+    """What decides a file's samples: its seed sequence, the sample count and the solve."""
+    return {"entropy": str(file_seed.entropy), "spawn_key": list(file_seed.spawn_key), "n": n, **asdict(spec)}
+
+
+def _settings_path(path: Path) -> Path:
+    """``<file>.json``: the settings a generated file was made with (a published file has none)."""
+    return path.with_name(path.name + ".json")
 
 
 def write_fake(root: str | os.PathLike, n: int = 12, seed: int = 0) -> list[Path]:
@@ -382,12 +394,21 @@ def write_fake(root: str | os.PathLike, n: int = 12, seed: int = 0) -> list[Path
     return generate(root, n=n, resolution=85, solver_resolution=85, seed=seed, progress=False)
 
 
-def _check_finished(path: Path, n: int, resolution: int) -> None:
-    """Accepts an existing file only if it is what this call would write; never overwrites it."""
+def _check_finished(path: Path, n: int, resolution: int, meta: dict, seed: int) -> None:
+    """Accepts an existing file only if it is what this call would write; never overwrites it. A
+    file generated with other settings (another seed, solver or grid) is refused, naming them."""
     try:
         _load_fields(path, n, resolution)
     except ValueError as error:
         raise ValueError(f"{error}. Refusing to overwrite {path}: move it away or choose another directory") from None
+    settings = _settings_path(path)
+    if settings.exists():
+        found = json.loads(settings.read_text())
+        differ = [f"{k} {found.get(k)!r} there, {v!r} now" for k, v in {**meta, "seed": seed}.items()
+                  if k not in ("entropy", "spawn_key") and found.get(k) != v]
+        if differ or found.get("entropy") != meta["entropy"]:
+            raise ValueError(f"{path} was generated with other settings ({'; '.join(differ)}); move it away or "
+                             "choose another --data-root")
 
 
 def _generate_file(
@@ -400,8 +421,7 @@ def _generate_file(
     checkpoint_every: int,
 ) -> None:
     """Fills one file sample by sample, resuming from and updating its checkpoint."""
-    meta = {"entropy": str(file_seed.entropy), "spawn_key": list(file_seed.spawn_key), "n": n, **asdict(spec)}
-    checkpoint = _Checkpoint.open(path.with_name(path.name + ".partial.npz"), meta)
+    checkpoint = _Checkpoint.open(path.with_name(path.name + ".partial.npz"), _meta(spec, file_seed, n))
     seeds = file_seed.spawn(n)
     todo = [(i, seeds[i]) for i in np.flatnonzero(~checkpoint.done)]
     bar = tqdm(total=n, initial=n - len(todo), desc=path.name, unit="sample", disable=not progress)
@@ -668,16 +688,20 @@ def _missing_message(root: Path, resolution: int, found: dict[tuple[int, int], s
 
 
 def _load_fields(path: Path, n: int, resolution: int) -> dict[str, np.ndarray]:
-    """``coeff`` and ``sol`` of ``path``, checked to be (n, resolution, resolution) floating arrays."""
+    """``coeff`` and ``sol`` of ``path``, checked to be (n, resolution, resolution) finite floating
+    arrays. MATLAB v7.3 files (HDF5) are read as FNO's and NAS-Bench-360's ``MatReader`` reads them:
+    with h5py, every array's axes reversed (HDF5 stores MATLAB's column-major arrays transposed)."""
     try:
         data = scipy.io.loadmat(path, variable_names=list(FIELDS))
-    except (ValueError, NotImplementedError, OSError) as error:
-        raise ValueError(f"{path}: not a MAT file that scipy.io.loadmat can read ({error})") from None
+        present = lambda: sorted(name for name, _, _ in scipy.io.whosmat(path))  # noqa: E731
+    except NotImplementedError:  # scipy's answer to v7.3: "Please use HDF reader for matlab v7.3 files"
+        data, present = _load_v73(path)
+    except Exception as error:  # loadmat on arbitrary bytes fails in many ways; all mean "not a MAT file"
+        raise ValueError(f"{path}: not a MAT file that scipy.io.loadmat can read ({type(error).__name__}: {error})") from None
     expected = (n, resolution, resolution)
     for field in FIELDS:
         if field not in data:
-            present = sorted(name for name, _, _ in scipy.io.whosmat(path))
-            raise ValueError(f"{path}: field {field!r} is missing; found fields {present}, expected {list(FIELDS)}")
+            raise ValueError(f"{path}: field {field!r} is missing; found fields {present()}, expected {list(FIELDS)}")
         array = data[field]
         if array.shape != expected:
             raise ValueError(
@@ -686,7 +710,24 @@ def _load_fields(path: Path, n: int, resolution: int) -> dict[str, np.ndarray]:
             )
         if array.dtype not in (np.float64, np.float32):
             raise ValueError(f"{path}: field {field!r} has dtype {array.dtype}, expected float64 (or float32)")
+        bad = int(array.size - np.isfinite(array).sum())
+        if bad:
+            samples = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
+            raise ValueError(f"{path}: field {field!r} has {bad} non-finite values (NaN or inf) in {len(samples)} "
+                             f"samples (the first: {samples[0]}); expected finite numbers")
     return data
+
+
+def _load_v73(path: Path) -> tuple[dict[str, np.ndarray], Callable[[], list[str]]]:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            names = sorted(f.keys())
+            data = {name: np.transpose(f[name][()]) for name in FIELDS if name in f}
+    except OSError as error:
+        raise ValueError(f"{path}: a MATLAB v7.3 (HDF5) file that h5py cannot read ({error})") from None
+    return data, lambda: names
 
 
 def _read(path: Path, resolution: int, limit: int) -> tuple[np.ndarray, np.ndarray]:

@@ -232,6 +232,63 @@ def test_existing_file_is_not_overwritten(generated, tmp_path, capsys):
     assert (wrong / generated[0].name).read_bytes() == before
 
 
+def test_finished_file_of_another_seed_is_refused(generated, tmp_path):
+    for path in generated:  # a finished seed-0 pair, with the settings it was made with beside it
+        for source in (path, path.with_name(path.name + ".json")):
+            (tmp_path / source.name).write_bytes(source.read_bytes())
+    assert (tmp_path / (generated[0].name + ".json")).exists()
+    with pytest.raises(ValueError, match="generated with other settings .*seed 0 there, 1 now"):
+        make(tmp_path, seed=1)
+    with pytest.raises(ValueError, match="solver 'spectral' there, 'direct' now"):
+        make(tmp_path, solver="direct")
+    make(tmp_path)  # the same settings: skipped, accepted
+
+
+def test_non_finite_values_are_refused_naming_file_field_and_count(tmp_path):
+    write_files(tmp_path, r=17, n=6)
+    path = tmp_path / darcy.file_name(17, 6, 1)
+    data = scipy.io.loadmat(path)
+    data["sol"][2, 3, 4] = np.nan
+    data["sol"][4, 0, 0] = np.inf
+    scipy.io.savemat(path, {"coeff": data["coeff"], "sol": data["sol"]})
+    with pytest.raises(ValueError, match=r"smooth1.mat: field 'sol' has 2 non-finite values .* in 2 samples \(the first: 2\)"):
+        darcy.load_splits(tmp_path, resolution=17)
+
+
+def write_v73(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A MATLAB v7.3 file as MATLAB writes one: HDF5 behind a 512-byte MAT header, each array stored
+    with its axes reversed (MATLAB is column-major)."""
+    import h5py
+
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for name, array in arrays.items():
+            f[name] = np.ascontiguousarray(np.transpose(array))
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 .".ljust(116)
+    with path.open("r+b") as f:
+        f.write(header + b"\0" * 8 + b"\x00\x02" + b"IM")
+
+
+def test_matlab_v73_files_read_as_fno_reads_them(tmp_path):
+    v5, v73 = tmp_path / "v5", tmp_path / "v73"
+    write_files(v5, r=17, n=6)
+    v73.mkdir()
+    for part in (1, 2):
+        data = scipy.io.loadmat(v5 / darcy.file_name(17, 6, part))
+        write_v73(v73 / darcy.file_name(17, 6, part), {"coeff": data["coeff"], "sol": data["sol"]})
+    with pytest.raises(NotImplementedError):  # what scipy says of a v7.3 file
+        scipy.io.loadmat(v73 / darcy.file_name(17, 6, 1))
+    for a, b in zip(darcy.load_splits(v5, resolution=9)[:3], darcy.load_splits(v73, resolution=9)[:3]):
+        for x, y in zip(a.tensors, b.tensors):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_a_text_file_named_mat_is_one_clear_error(tmp_path):
+    write_files(tmp_path, r=17, n=6)
+    (tmp_path / darcy.file_name(17, 6, 2)).write_text("coeff,sol\n1,2\n")
+    with pytest.raises(ValueError, match="smooth2.mat: not a MAT file"):
+        darcy.load_splits(tmp_path, resolution=17)
+
+
 def test_resolution_must_divide():
     with pytest.raises(ValueError, match="421 - 1 must be a multiple"):
         darcy.generate("unused", n=1, resolution=100)
