@@ -94,6 +94,21 @@ def check_array(array: Any, path: Path, field: str, shape: Sequence[Dim], dtype:
     return array
 
 
+def check_labels(array: Any, path: Path, field: str, low: int, high: int,
+                 dims: dict[str, tuple[int, str]] | None = None) -> np.ndarray:
+    """Class labels, shape (N,), in [low, high], as int64. Integer types, and floats that hold whole
+    numbers (some published files store labels as floats; NAS-Bench-360's loaders cast them), are
+    accepted; a float that is not a whole number is refused with the first such row."""
+    labels = check_array(array, path, field, ("N",), REAL, dims)
+    if labels.dtype.kind == "f":
+        fractional = ~np.isfinite(labels) | (labels != np.round(labels))
+        if fractional.any():
+            i = int(np.argmax(fractional))
+            raise ValueError(f"{path}: field {field!r} holds floats that are not whole numbers (row {i}: {labels[i]!r}; "
+                             f"{int(fractional.sum())} rows), expected integer class labels")
+    return check_range(labels, path, field, low, high).astype(np.int64)
+
+
 def check_range(values: np.ndarray, path: Path, field: str, low: int, high: int) -> np.ndarray:
     """Integer labels must lie in [low, high]; the message gives the range found."""
     if values.size and (values.min() < low or values.max() > high):

@@ -13,6 +13,8 @@ the sequences are kept in that dtype in memory (a quarter of float32) and conver
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,18 +52,28 @@ def read_arrays(data_root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The three (x, y) pairs of the published file, checked: x (N, 1000, 4) and y (N, 36), numeric,
     labels 0 or 1."""
     path = checks.require_file(Path(data_root), FILE, "deepsea", checks.published_url(f"deepsea/{FILE}"))
+    # a truncated or damaged archive fails on opening (no central directory) or on reading a member
+    damaged = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path}: not an .npz file that numpy can read ({error})") from None
+    except damaged as error:
+        raise ValueError(f"{path}: not an .npz file that numpy can read ({type(error).__name__}: {error})") from None
+
+    def member(key: str) -> np.ndarray:
+        try:
+            return archive[key]
+        except damaged as error:
+            raise ValueError(f"{path}: field {key!r} cannot be read, the file is damaged or truncated "
+                             f"({type(error).__name__}: {error})") from None
+
     with archive:
         keys = [key for pair in SPLITS.values() for key in pair]
         checks.require_keys({name: None for name in archive.files}, keys, path)
         arrays = {}
         for split, (x_key, y_key) in SPLITS.items():
             dims: dict = {}
-            x = checks.check_array(archive[x_key], path, x_key, ("N", LENGTH, BASES), NUMERIC, dims)
-            y = checks.check_array(archive[y_key], path, y_key, ("N", LABELS), NUMERIC, dims)
+            x = checks.check_array(member(x_key), path, x_key, ("N", LENGTH, BASES), NUMERIC, dims)
+            y = checks.check_array(member(y_key), path, y_key, ("N", LABELS), NUMERIC, dims)
             if not np.isin(y, (0, 1)).all():
                 raise ValueError(f"{path}: field {y_key!r} has values {np.unique(y)[:5]}, expected 0/1 labels")
             if x.dtype.kind == "f" and x.dtype != np.float32:

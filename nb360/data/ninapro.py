@@ -40,9 +40,8 @@ def read_split(data_root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
                              for name in (data_name, label_name))
     dims: dict = {}
     data = checks.check_array(checks.load_npy(data_path), data_path, "data", ("N", TIME, ELECTRODES), checks.REAL, dims)
-    labels = checks.check_array(checks.load_npy(label_path), label_path, "labels", ("N",), checks.INTEGER, dims)
-    checks.check_range(labels, label_path, "labels", 0, NUM_CLASSES - 1)
-    return np.ascontiguousarray(data.transpose(0, 2, 1)[:, None], dtype=np.float32), labels.astype(np.int64)
+    labels = checks.check_labels(checks.load_npy(label_path), label_path, "labels", 0, NUM_CLASSES - 1, dims)
+    return np.ascontiguousarray(data.transpose(0, 2, 1)[:, None], dtype=np.float32), labels
 
 
 def make_task(card: dict, data_root: Path) -> Task:

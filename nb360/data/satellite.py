@@ -35,12 +35,11 @@ def read_split(data_root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     content = checks.require_keys(checks.load_npy(path), ["data", "label"], path)
     dims: dict = {}
     data = checks.check_array(content["data"], path, "data", ("N", LENGTH), checks.REAL, dims)
-    labels = checks.check_array(content["label"], path, "label", ("N",), checks.INTEGER, dims)
-    checks.check_range(labels, path, "label", 1, NUM_CLASSES)
+    labels = checks.check_labels(content["label"], path, "label", 1, NUM_CLASSES, dims)
     checks.check_nonconstant_rows(data, path, "data")
     data = data.astype(np.float64)
     scored = (data - data.mean(axis=1, keepdims=True)) / data.std(axis=1, keepdims=True)
-    return scored[:, None].astype(np.float32), labels.astype(np.int64) - 1
+    return scored[:, None].astype(np.float32), labels - 1
 
 
 def make_task(card: dict, data_root: Path) -> Task:

@@ -42,9 +42,8 @@ def read(data_root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         part = checks.require_keys(content[split], ["images", "labels"], path, split)
         dims: dict = {}
         images = checks.check_array(part["images"], path, f"{split}.images", ("N", 3, SIDE, SIDE), checks.REAL, dims)
-        labels = checks.check_array(part["labels"], path, f"{split}.labels", ("N",), checks.INTEGER, dims)
-        checks.check_range(labels, path, f"{split}.labels", 0, NUM_CLASSES - 1)
-        splits[split] = images.astype(np.float32), labels.astype(np.int64)
+        labels = checks.check_labels(part["labels"], path, f"{split}.labels", 0, NUM_CLASSES - 1, dims)
+        splits[split] = images.astype(np.float32), labels
     return splits
 
 

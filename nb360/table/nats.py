@@ -19,6 +19,7 @@ import io
 import os
 import pickle
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -160,8 +161,29 @@ class _NatsUnpickler(pickle.Unpickler):
 
 def safe_load(path: str | os.PathLike) -> Any:
     """Unpickle one bz2-compressed NATS-Bench pickle with the restricted unpickler."""
-    with bz2.open(path, "rb") as f:
-        return _NatsUnpickler(f, str(path)).load()
+    with _damage_named(path):
+        with bz2.open(path, "rb") as f:
+            return _NatsUnpickler(f, str(path)).load()
+
+
+def _safe_loads(raw: bytes, path: Path) -> Any:
+    with _damage_named(path):
+        return _NatsUnpickler(io.BytesIO(bz2.decompress(raw)), str(path)).load()
+
+
+@contextmanager
+def _damage_named(path: str | os.PathLike):
+    """A file that is not a bz2 pickle, or is cut short, raises ValueError naming it (bz2 and pickle
+    name neither the file nor what was expected); refusals of unsafe content pass through."""
+    try:
+        yield
+    except UnsafePickleError:
+        raise
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: not a readable NATS-Bench pickle (expected a bz2-compressed pickle, "
+                         f".pickle.pbz2; {type(error).__name__}: {error})") from None
 
 
 # ---- reading a source -------------------------------------------------------------------------
@@ -198,7 +220,7 @@ def _read_archive(folder: Path, progress: bool) -> tuple[dict, dict]:
             if path.is_file():
                 raw = path.read_bytes()
                 lines[name] = hashlib.sha256(raw).hexdigest()
-                arch2infos[index] = _NatsUnpickler(io.BytesIO(bz2.decompress(raw)), str(path)).load()
+                arch2infos[index] = _safe_loads(raw, path)
                 break
     listing = "".join(f"{lines[name]}  {name}\n" for name in sorted(lines))
     origin = {"source": folder.name, "sha256": hashlib.sha256(listing.encode()).hexdigest(), "layout": "archive"}

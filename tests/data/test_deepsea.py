@@ -67,3 +67,24 @@ def test_wrong_number_of_labels(root, tmp_path):
 def test_labels_not_binary(root, tmp_path):
     with pytest.raises(ValueError, match=r"field 'y_train' has values \[0 1 2\], expected 0/1 labels"):
         load_task("deepsea", rewritten(root, tmp_path, y_train=np.resize(np.arange(3, dtype=np.uint8), (64, 36))))
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.9])
+def test_a_truncated_file_is_one_clear_error(root, tmp_path, keep):
+    """Cut short, the archive loses its central directory: np.load fails, and the error names the file."""
+    raw = (root / deepsea.FILE).read_bytes()
+    (tmp_path / deepsea.FILE).write_bytes(raw[: int(len(raw) * keep)])
+    with pytest.raises(ValueError, match=rf"{tmp_path / deepsea.FILE}: not an .npz file that numpy can read"):
+        load_task("deepsea", tmp_path)
+
+
+def test_a_damaged_member_is_one_clear_error(root, tmp_path):
+    import zipfile
+
+    # a valid archive whose x_val member holds a cut .npy: the directory reads, the member does not
+    with zipfile.ZipFile(root / deepsea.FILE) as source, zipfile.ZipFile(tmp_path / deepsea.FILE, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            target.writestr(name, data[: len(data) // 2] if name == "x_val.npy" else data)
+    with pytest.raises(ValueError, match=r"field 'x_val' cannot be read, the file is damaged or truncated"):
+        load_task("deepsea", tmp_path)

@@ -64,7 +64,9 @@ def test_missing_file_names_file_directory_and_source(tmp_path):
     ("ninapro_train.npy", np.zeros((8, 16, 52), np.float32), "field 'data' has shape (8, 16, 52), expected (N, 52, 16)"),
     ("label_train.npy", np.zeros(7, np.int64), "field 'labels' has shape (7,), expected (N,) with N = 8 as in 'data'"),
     ("label_test.npy", np.full(2, 18), "field 'labels' has values in [18, 18], expected integers in [0, 17]"),
-    ("label_val.npy", np.zeros(2, np.float64), "field 'labels' has dtype float64, expected signed integer"),
+    ("label_val.npy", np.array([1.0, 2.5]), "field 'labels' holds floats that are not whole numbers (row 1: "),
+    ("label_val.npy", np.array([1.0, np.nan]), "field 'labels' holds floats that are not whole numbers (row 1: "),
+    ("label_val.npy", np.full(2, "a"), "field 'labels' has dtype <U1, expected signed integer"),
     ("ninapro_val.npy", np.full((2, 52, 16), "x"), "field 'data' has dtype <U1, expected signed integer"),
 ])
 def test_bad_file_names_file_field_found_and_expected(tmp_path, name, array, expected):
@@ -73,3 +75,16 @@ def test_bad_file_names_file_field_found_and_expected(tmp_path, name, array, exp
     with pytest.raises(ValueError) as error:
         load_task("ninapro", tmp_path)
     assert str(tmp_path / name) in str(error.value) and expected in str(error.value)
+
+
+def test_integral_float_labels_read_as_integers(tmp_path):
+    """Label files stored as floats holding whole numbers, as some copies of the published files are:
+    read as NAS-Bench-360's loader casts them."""
+    ninapro.write_fake(tmp_path, n=8)
+    original = load_task("ninapro", tmp_path)
+    for split in ("train", "val", "test"):
+        path = tmp_path / f"label_{split}.npy"
+        np.save(path, np.load(path).astype(np.float64))
+    as_floats = load_task("ninapro", tmp_path)
+    for a, b in zip(original.splits, as_floats.splits):
+        assert b.tensors[1].dtype == torch.int64 and torch.equal(a.tensors[1], b.tensors[1])

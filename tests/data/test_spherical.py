@@ -71,8 +71,10 @@ def test_missing_file_names_file_directory_and_source(tmp_path):
      "field 'train.images' has shape (50, 3, 60, 59), expected (N, 3, 60, 60)"),
     (lambda c: c["test"].update(labels=c["test"]["labels"][:-1]),
      "field 'test.labels' has shape (11,), expected (N,) with N = 12 as in 'test.images'"),
-    (lambda c: c["train"].update(labels=c["train"]["labels"].astype(np.float32)),
-     "field 'train.labels' has dtype float32, expected signed integer or unsigned integer"),
+    (lambda c: c["train"].update(labels=c["train"]["labels"].astype(np.float32) + 0.5),
+     "field 'train.labels' holds floats that are not whole numbers (row 0: "),
+    (lambda c: c["train"].update(labels=c["train"]["labels"].astype(str)),
+     "field 'train.labels' has dtype <U21, expected signed integer or unsigned integer or floating point"),
     (lambda c: c.pop("test"), "field 'test' is missing; found keys ['train'], expected ['train', 'test']"),
     (lambda c: c["train"].pop("labels"), "field 'train.labels' is missing; found keys ['images'], expected ['images', 'labels']"),
 ])

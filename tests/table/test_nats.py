@@ -297,3 +297,28 @@ def test_the_import_command(tmp_path, darcy):
     again = subprocess.run([*run, "table", "import", str(path), "--task", "darcyflow", "--hp", "12", "--out", str(out)],
                            capture_output=True, text=True)
     assert again.returncode == 2 and "error" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("how", ["not bz2", "truncated", "empty", "bz2 of text", "unsafe"])
+def test_a_damaged_or_unsafe_file_is_one_line_naming_it(tmp_path, darcy, how):
+    _, good = darcy
+    path = tmp_path / f"{how.replace(' ', '-')}.pickle.pbz2"
+    raw = good.read_bytes()
+    if how == "not bz2":
+        path.write_text("not a pickle\n")
+    elif how == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "bz2 of text":
+        path.write_bytes(bz2.compress(b"hello, this is no pickle"))
+    else:
+        path.write_bytes(bz2.compress(pickle.dumps(_RunsCode(eval, "1"))))
+    result = subprocess.run([sys.executable, "-m", "nb360.cli", "table", "import", str(path), "--task", "darcyflow",
+                             "--hp", "12", "--out", str(tmp_path / "t.h5")], capture_output=True, text=True)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("nb360 table import: error: ") and str(path) in lines[0]
+    assert ("refusing to load builtins.eval" if how == "unsafe" else "not a readable NATS-Bench pickle") in lines[0]
+    assert not (tmp_path / "t.h5").exists()
