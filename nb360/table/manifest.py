@@ -6,15 +6,13 @@ file's sha256. `verify` checks a table against its entry before `Benchmark` read
 size and modification time were verified before is not hashed again (the record lives in the user's
 cache folder), so the check costs once per installed file, not once per load.
 
-TOML is read with the standard library; the entries are written by `write` (a small emitter for
-the few value types a manifest holds), so maintaining the manifest needs no extra package.
+TOML is read with the standard library and written with tomli-w.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -101,35 +99,11 @@ def _write_cache(cache: dict) -> None:
 
 def write(directory: str | os.PathLike, entries: dict[str, dict], header: str = "") -> Path:
     """Write `entries` as the manifest of `directory` (entries sorted by file name; a dict value is
-    a sub-table, at any depth)."""
-    lines = [f"# {line}".rstrip() for line in header.strip().splitlines()]
-    for name in sorted(entries):
-        _table(lines, f"files.{_value(name)}", entries[name])
+    a sub-table, at any depth), `header` as comment lines above them."""
+    import tomli_w  # only maintaining the manifest writes TOML; reading needs the standard library alone
+
+    comments = "".join(f"# {line}".rstrip() + "\n" for line in header.strip().splitlines())
+    body = tomli_w.dumps({"files": {name: entries[name] for name in sorted(entries)}})
     path = Path(directory) / MANIFEST
-    path.write_text("\n".join(lines).lstrip("\n") + "\n")
+    path.write_text(comments + ("\n" if comments else "") + body)
     return path
-
-
-def _table(lines: list[str], key: str, table: dict) -> None:
-    """`[key]` with the plain values of `table`, then each dict value as the table `[key.sub]`."""
-    lines += ["", f"[{key}]"]
-    lines += [f"{k} = {_value(v)}" for k, v in table.items() if not isinstance(v, dict)]
-    for k, v in table.items():
-        if isinstance(v, dict):
-            _table(lines, f"{key}.{k}", v)
-
-
-def _value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    raise TypeError(f"a manifest value must be a bool, number, string or list, got {type(value).__name__}")
