@@ -75,3 +75,17 @@ def test_write_and_read_round_trip(tmp_path):
     assert math.isnan(back["b.h5"]["fidelity"].pop("missing"))
     entries["b.h5"]["fidelity"].pop("missing")
     assert back == entries
+
+
+def test_the_shipped_rebuild_commands_are_valid_commands():
+    """Every `nb360 ...` rebuild command of the shipped manifest parses with today's command line."""
+    import shlex
+
+    from nb360 import cards
+    from nb360.cli import build_parser
+
+    entries = manifest.read(cards.card_dir("precomputed"))
+    commands = [c for entry in entries.values() for c in entry["rebuild"] if c.startswith("nb360 ")]
+    assert len(commands) >= 4
+    for command in commands:
+        build_parser().parse_args(shlex.split(command)[1:])
