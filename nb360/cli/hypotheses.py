@@ -46,7 +46,7 @@ def register(sub) -> None:
     options.add(p, "seed", "budget", "seeds",
                 seed={"default": None, "help": "locality: seed of its random pairs and walk (default: 0)"},
                 budget={"default": None, "help": "search-consistency: queries per search (default: 100)"},
-                seeds={"default": None, "help": "search-consistency: how many seeds, 0..N-1 (default: 10)"})
+                seeds={"default": None, "help": "search-consistency: how many seeds, 0..N-1 (default: 30)"})
     p.add_argument("--costs", default=None,
                    help="size: cost file, name or path (default: nb201-costs; 'none' leaves it out)")
     p.add_argument("--algo", dest="algos", type=options.choice_list(options.searcher_names, "algorithms"), default=None,

@@ -19,7 +19,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from nb360.train import fit, seed_everything
 
     arch = Arch.parse(args.arch) if args.model is None else None
-    task = load_task(args.task, data_root=args.data_root, **({"resolution": args.resolution} if args.resolution else {}))
+    task = load_task(args.task, data_root=args.data_root, splits=args.splits,
+                     **({"resolution": args.resolution} if args.resolution else {}))
     seed_everything(args.seed)
     if arch is None:  # --model wrn: NAS-Bench-360's hand-designed baseline instead of a cell
         from nb360.spaces.wrn import build_wrn
@@ -30,9 +31,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         model = build(arch, task.spec, C=args.C, N=args.N)
         described, run_name = f"{arch} (index {arch.index}), C={args.C} N={args.N}", str(arch.index)
     batch_size = args.batch_size or task.batch_size
+    sizes = "/".join(str(len(split)) if split is not None else "-" for split in task.splits)
     print(f"{task.name}: {described}, "
           f"{count_params(model):,} params, {count_flops(model, task.spec.input_shape) / 1e6:.2f} MFLOPs, "
-          f"{len(task.train)}/{len(task.val)}/{len(task.test)} train/val/test, batch {batch_size}")
+          f"{sizes} train/val/test ({args.splits} splits), batch {batch_size}")
     print(f"{'epoch':>5} {'train_loss':>11} {'train_' + task.metric_name:>18} {'val':>10} {'test':>10} {'seconds':>8}")
 
     def show(r: dict) -> None:
@@ -43,7 +45,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                   lr=args.lr or task.lr, seed=args.seed, callback=show, checkpoint=args.checkpoint)
     network = {"model": args.model, "arch": None, "index": None, "C": None, "N": None} if arch is None else \
         {"model": "nb201", "arch": str(arch), "index": arch.index, "C": args.C, "N": args.N}
-    config = {"task": task.name, **network, "epochs": args.epochs, "batch_size": batch_size, "lr": args.lr or task.lr,
+    config = {"task": task.name, "splits": args.splits, **network, "epochs": args.epochs, "batch_size": batch_size, "lr": args.lr or task.lr,
               "seed": args.seed, "metric": task.metric_name, "resolution": task.spec.in_shape}
     out = Path(args.out or f"runs/{task.name}-{run_name}-seed{args.seed}.json")
     write_records(out, config, records)
@@ -77,6 +79,9 @@ def register(sub) -> None:
     options.add(p, "task", "epochs", "C", "N", "batch_size", "lr", "seed", "resolution", "data_root",
                 epochs={"default": 200, "help": "training epochs (NB201's protocol trains 200)"},
                 seed={"help": "seed of the initial weights and of the batch order"})
+    p.add_argument("--splits", choices=("search", "final"), default="search",
+                   help="search: train / validation / test as NAS-Bench-360's search runs; final: train on train "
+                        "and validation together, as its final (*_retrain) runs, no validation score")
     p.add_argument("--checkpoint", default=None, help="save state here each epoch and resume from it (default: none)")
     p.add_argument("--out", default=None, help="records file, .json with a .csv beside it "
                                                "(default: runs/TASK-INDEX-seedS.json)")

@@ -69,9 +69,19 @@ class Task:
         return cls(card["name"], card, splits, loss, metric, spec, card["batch_size"])
 
 
-def load_task(name: str, data_root: str | os.PathLike | None = None, **options) -> Task:
+SPLITS = ("search", "final")
+
+
+def load_task(name: str, data_root: str | os.PathLike | None = None, splits: str = "search", **options) -> Task:
     """Load task `name` from the files under the data root; `options` go to the task's loader
-    (e.g. `resolution=` for darcyflow)."""
+    (e.g. `resolution=` for darcyflow).
+
+    `splits="search"`: train / validation / test as NAS-Bench-360's search runs use them.
+    `splits="final"`: as its final (`*_retrain`) runs do, training on train and validation together
+    (NinaPro: 2,638 + 659 = 3,297 samples), no validation set, the same test set; normalisers fitted
+    on the search training split are kept."""
+    if splits not in SPLITS:
+        raise ValueError(f"splits={splits!r}: expected one of {', '.join(SPLITS)}")
     card = cards.load("tasks", name)
     module = importlib.import_module(f"nb360.data.{card['loader']}")
     accepted = inspect.signature(module.make_task).parameters
@@ -79,7 +89,35 @@ def load_task(name: str, data_root: str | os.PathLike | None = None, **options) 
     if unknown:
         takes = ", ".join(list(accepted)[2:]) or "none"
         raise ValueError(f"task {name!r} takes no option {', '.join(unknown)} (its options: {takes})")
-    return module.make_task(card, resolve_data_root(data_root), **options)
+    task = module.make_task(card, task_root(card, resolve_data_root(data_root)), **options)
+    if splits == "final":
+        task = _final_splits(task)
+    return task
+
+
+def _final_splits(task: Task) -> Task:
+    from dataclasses import replace
+
+    from torch.utils.data import ConcatDataset
+
+    if task.val is None:
+        raise ValueError(f"task {task.name!r} has no validation split to train on")
+    return replace(task, splits=task.splits._replace(train=ConcatDataset([task.train, task.val]), val=None))
+
+
+def task_root(card: dict, root: Path) -> Path:
+    """The folder a task's files are read from: the data root itself (every task's files side by
+    side), or the task's own folder in it as NAS-Bench-360's `download_datasets.sh` lays them out
+    (`root/ninapro/...`, `root/cifar-100/cifar-100-python/...`; the card's `download_folder`) when
+    the files are there and not in the root."""
+    folder = card.get("download_folder")
+    if folder and not _has_files(card, root) and _has_files(card, root / folder):
+        return root / folder
+    return root
+
+
+def _has_files(card: dict, root: Path) -> bool:
+    return bool(card["files"]) and root.is_dir() and all(any(root.glob(pattern)) for pattern in card["files"])
 
 
 def task_status(data_root: str | os.PathLike | None = None) -> list[dict]:
@@ -88,7 +126,8 @@ def task_status(data_root: str | os.PathLike | None = None) -> list[dict]:
     rows = []
     for name in cards.names("tasks"):
         card = cards.load("tasks", name)
-        found = all(any(root.glob(pattern)) for pattern in card["files"])
+        folder = task_root(card, root)
+        found = all(any(folder.glob(pattern)) for pattern in card["files"])
         rows.append({
             "name": name,
             "nb360": card.get("benchmark", "nb360") == "nb360",

@@ -519,24 +519,26 @@ def write_outputs(trials, out: str | os.PathLike, title: str = "", val_pick: flo
 
 def summarize(trials, title: str, seconds: float) -> str:
     """What `nb360 search --backend ray` prints: trial counts, seconds per trial in Tune, and per
-    algorithm the mean over seeds of the incumbent's validation and test scores and final regret."""
+    algorithm the mean over seeds of the incumbent's validation and test scores and, where a table measures it,
+    the final regret."""
     searches = trials.groupby(["algo", "seed"])["wall_seconds"]
     tune_seconds = float(searches.max().sum())
     # after each search's first trial, which also starts the trial workers
     later = float((searches.max() - searches.min()).sum()) / max(1, len(trials) - searches.ngroups)
     status = trials["status"].value_counts()
+    has_regret = bool(trials["regret"].notna().any())  # trials trained on a task have no table to measure it
     lines = [f"{title}: {len(trials)} trials on Ray Tune in {seconds:.1f} s with Ray's start; in Tune "
              f"{tune_seconds:.1f} s, {tune_seconds / len(trials):.3f} s per trial ({later:.3f} s after the first). "
              f"{status.get('finished', 0)} finished, {status.get('stopped', 0)} stopped early, "
              f"{status.get('failed', 0)} failed; {int(trials['failures'].sum())} retries",
-             f"{'algo':<10} {'seeds':>5} {'best val':>10} {'its test':>10} {'regret':>9}"]
+             f"{'algo':<10} {'seeds':>5} {'best val':>10} {'its test':>10}" + (f" {'regret':>9}" if has_regret else "")]
     for algo, rows in trials.groupby("algo", sort=False):
         best = [(b["val"], b["test"], b["regret"]) for b in best_archs(rows)[algo].values() if b is not None]
         val, test, regret = np.array(best, dtype=float).reshape(-1, 3).T
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # no seed scored, or no table to measure regret
-            lines.append(f"{algo:<10} {rows['seed'].nunique():>5} {np.nanmean(val):>10.5f} {np.nanmean(test):>10.5f} "
-                         f"{np.nanmean(regret):>9.5f}")
+            warnings.simplefilter("ignore", RuntimeWarning)  # no seed scored
+            lines.append(f"{algo:<10} {rows['seed'].nunique():>5} {np.nanmean(val):>10.5f} {np.nanmean(test):>10.5f}"
+                         + (f" {np.nanmean(regret):>9.5f}" if has_regret else ""))
     return "\n".join(lines)
 
 

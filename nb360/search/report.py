@@ -117,15 +117,15 @@ def regret_at(trials, queries: Sequence[int], baseline: str | None = "rs"):
 
 def plot_regret(trials, path: str | Path, title: str = "", val_pick: float | None = None) -> None:
     """Median and inter-quartile band of regret against queries and against simulated time,
-    one line per algorithm. The regret axis is logarithmic (linear near zero, where a search that
-    found the best cell sits): the algorithms differ by factors, late in a search, not by offsets.
-    `val_pick` (`validation_pick_regret` of the table) is drawn as a dashed line."""
+    one line per algorithm. The regret axis is logarithmic above `regret_axis`'s threshold and
+    linear from 0 to it (a search that found the best cell sits at 0): the algorithms differ by
+    factors, late in a search, not by offsets. Regret is never negative, so the axis starts at 0.
+    `val_pick` (`validation_pick_regret` of the table) is drawn as a dashed line. The legend sits
+    below the panels, off the curves."""
     grids = {"trial": np.arange(1, int(trials["trial"].max()) + 1),
              "sim_seconds": np.linspace(0.0, float(trials["sim_seconds"].max()), 300)}
-    positive = trials["regret"].to_numpy(dtype=np.float64)
-    positive = positive[np.isfinite(positive) & (positive > 0)]
     with figure(Path(path), ncols=2, size=(5.5, 4.0),
-                title=title or "regret: median and inter-quartile range over seeds") as (_, axes):
+                title=title or "regret: median and inter-quartile range over seeds") as (fig, axes):
         for ax, (x, grid) in zip(axes[0], grids.items()):
             for algo in trials["algo"].unique():
                 curves = regret_curves(trials, algo, x, grid)
@@ -136,10 +136,23 @@ def plot_regret(trials, path: str | Path, title: str = "", val_pick: float | Non
                 ax.fill_between(grid, q25, q75, color=line.get_color(), alpha=0.2, linewidth=0)
             if val_pick is not None:
                 ax.axhline(val_pick, color="0.3", linestyle="--", linewidth=1, label="best cell by validation")
-            if positive.size:
-                ax.set_yscale("symlog", linthresh=float(positive.min()))
+            threshold = regret_axis(trials["regret"].to_numpy(dtype=np.float64))
+            if threshold is not None:
+                ax.set_yscale("symlog", linthresh=threshold, linscale=0.4)
+            ax.set_ylim(bottom=0)
             ax.set_xlabel("queries" if x == "trial" else "simulated training time (s)")
             ax.set_ylabel("test regret of the incumbent")
             ax.grid(alpha=0.3)
-        axes[0, 0].legend()
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False)
 
+
+def regret_axis(regret: np.ndarray) -> float | None:
+    """The linear-to-log threshold of a regret axis: the power of ten at or below the 5th percentile
+    of the positive regrets (None if there are none). Below it the axis is linear down to 0; taking
+    a low percentile rather than the smallest value keeps a single tiny regret from squeezing every
+    decade above it, and 0 and the threshold's tick labels apart."""
+    positive = regret[np.isfinite(regret) & (regret > 0)]
+    if not positive.size:
+        return None
+    return float(10.0 ** np.floor(np.log10(np.percentile(positive, 5))))

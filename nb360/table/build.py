@@ -328,13 +328,17 @@ def this_machine() -> dict:
 
 
 def connect_ray(address: str | None, num_cpus: int | None) -> bool:
-    """Join or start Ray unless already connected; True if this call did (and must shut it down)."""
+    """Join or start Ray unless already connected; True if this call did (and must shut it down).
+
+    The workers' and raylets' own log lines are not forwarded to this process (they stay in Ray's
+    session folder, /tmp/ray/session_*/logs): a node lost mid-job printed raw `(raylet)` lines among
+    nb360's output, while nb360 itself reports each failed run or trial and each retry."""
     if ray.is_initialized():
         return False
     if address is not None:
-        ray.init(address=address)
+        ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus)
+        ray.init(num_cpus=num_cpus, log_to_driver=False)
     return True
 
 
