@@ -10,6 +10,7 @@ build time) and their checksums.
     python scripts/shipped_tables.py fidelity                # mini vs high-fidelity agreement
     python scripts/shipped_tables.py manifest                # rewrite precomputed/MANIFEST.toml and the
                                                              # status section of docs/tables.md
+    python scripts/shipped_tables.py portable                # no absolute paths in the tables' provenance
 
 Commands run from the repository root; DATA stands for a data folder of your choice.
 """
@@ -287,6 +288,19 @@ def cmd_manifest(args: argparse.Namespace) -> None:
     write_section(ROOT / "docs" / "tables.md", "shipped", status_lines(entries))
 
 
+def cmd_portable(args: argparse.Namespace) -> None:
+    """Rewrite each shipped table's provenance and build log without absolute paths of the machine
+    that built it (the manifest's checksums change: run `manifest` after)."""
+    from nb360.table.schema import TableWriter
+
+    for name, recipe in RECIPES.items():
+        path = PRECOMPUTED / name
+        if path.exists() and not name.endswith("-costs.h5"):
+            with TableWriter(path) as writer:
+                writer.make_portable()
+            print(f"{path}: provenance and build log made portable")
+
+
 def cmd_commands(args: argparse.Namespace) -> None:
     for name, recipe in RECIPES.items():
         print(f"# {name}\n" + "\n".join(recipe["rebuild"]) + "\n")
@@ -303,6 +317,7 @@ def main() -> None:
     sub.add_parser("add-best").set_defaults(func=cmd_add_best)
     sub.add_parser("fidelity").set_defaults(func=cmd_fidelity)
     sub.add_parser("manifest").set_defaults(func=cmd_manifest)
+    sub.add_parser("portable").set_defaults(func=cmd_portable)
     args = parser.parse_args()
     args.func(args)
 

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from nb360.cli import options
+from nb360.cli.errors import Interrupted
 
 
 def arch_selection(args: argparse.Namespace):
@@ -97,11 +98,14 @@ def cmd_precompute(args: argparse.Namespace) -> None:
 
     if args.space != "nb201":
         raise ValueError(f"unknown search space {args.space!r}; expected nb201")
-    summary = precompute(
-        task=args.task, out=args.out, epochs=args.epochs, seeds=range(args.seed, args.seed + args.seeds),
-        archs=arch_selection(args), C=args.C, N=args.N, batch_size=args.batch_size, lr=args.lr,
-        resolution=args.resolution, data_root=args.data_root, address=args.address, num_cpus=args.num_cpus,
-    )
+    try:
+        summary = precompute(
+            task=args.task, out=args.out, epochs=args.epochs, seeds=range(args.seed, args.seed + args.seeds),
+            archs=arch_selection(args), C=args.C, N=args.N, batch_size=args.batch_size, lr=args.lr,
+            resolution=args.resolution, data_root=args.data_root, address=args.address, num_cpus=args.num_cpus,
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(f"every finished run is kept in {args.out}; rerun the same command to resume") from None
     print(", ".join(f"{k}={v}" for k, v in summary.items()))
 
 

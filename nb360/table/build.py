@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import platform
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -33,9 +32,11 @@ from tqdm.auto import tqdm
 
 from nb360 import cards
 from nb360.data.task import Task, load_task, resolve_data_root
+from nb360.interrupts import sigterm_as_interrupt
 from nb360.spaces import network
 from nb360.spaces.costs import table_costs
 from nb360.spaces.nb201 import Arch, ArchLike, iso_class_ids
+from nb360.table.portable import portable_command, portable_path
 from nb360.table.schema import DONE, TableWriter, check_version, create
 from nb360.train import MOMENTUM, WEIGHT_DECAY, fit, seed_everything
 
@@ -216,9 +217,9 @@ def precompute(
     classes = select_classes(archs)
     spec, loaded = _run_spec(task, epochs, C, N, batch_size, lr, resolution, data_root)
     out = Path(out)
-    arguments = {"task": task, "out": str(out), "epochs": epochs, "seeds": seeds, "archs": _describe(archs), "C": C,
-                 "N": N, "batch_size": spec.batch_size, "lr": lr, "resolution": resolution,
-                 "data_root": spec.data_root, "address": address, "num_cpus": num_cpus,
+    arguments = {"task": task, "out": portable_path(out), "epochs": epochs, "seeds": seeds, "archs": _describe(archs),
+                 "C": C, "N": N, "batch_size": spec.batch_size, "lr": lr, "resolution": resolution,
+                 "data_root": portable_path(spec.data_root, "DATA"), "address": address, "num_cpus": num_cpus,
                  "num_gpus_per_task": num_gpus_per_task, "max_retries": max_retries}
     _open_or_create(out, spec, loaded, seeds, arguments)
     if num_gpus_per_task is None:
@@ -249,7 +250,9 @@ def _run_spec(task: str, epochs: int, C: int, N: int, batch_size: int | None, lr
 
 def _describe(archs: object) -> str | int:
     """The `archs` argument as provenance can hold it (a list of 15,625 would overflow an attribute)."""
-    if isinstance(archs, (str, int)):
+    if isinstance(archs, str):
+        return portable_path(archs)
+    if isinstance(archs, int):
         return archs
     return str(archs) if isinstance(archs, os.PathLike) else f"{len(archs)} listed archs"
 
@@ -265,7 +268,7 @@ def _open_or_create(out: Path, spec: RunSpec, task: Task, seeds: list[int], argu
         _check_protocol(out, expected)
         return
     staging = out.with_name(f".{out.name}.new")
-    provenance = {"command": shlex.join(sys.argv), "arguments": arguments, "torch": torch.__version__,
+    provenance = {"command": portable_command(sys.argv), "arguments": arguments, "torch": torch.__version__,
                   "ray": ray.__version__, "builder": f"{__name__}.precompute"}
     create(staging, task=spec.task, metric=task.metric_name, seeds=seeds, epochs=spec.epochs,
            protocol=protocol(spec, task), provenance=provenance, overwrite=True)
@@ -298,7 +301,10 @@ def _train(writer: TableWriter, spec: RunSpec, classes: dict[int, list[int]], to
                                                max_retries=max_retries, retry_exceptions=list(_TRANSIENT))
         submit = partial(remote.remote, spec, device="cuda" if num_gpus_per_task > 0 else "cpu")
         job = writer.start_build(_job_record(runs_before=skipped, runs_to_do=len(todo)))
-        return _run(writer, submit, classes, todo, _window(num_gpus_per_task), progress, label, job)
+        # after ray.init, whose own SIGTERM handler exits the driver mid-write (and can abort it): a
+        # scheduler's SIGTERM stops the build as Ctrl-C does, cancelling the runs in flight
+        with sigterm_as_interrupt():
+            return _run(writer, submit, classes, todo, _window(num_gpus_per_task), progress, label, job)
     finally:
         if started:
             ray.shutdown()
@@ -311,7 +317,7 @@ def _job_record(runs_before: int, runs_to_do: int) -> dict:
 
     resources = ray.cluster_resources()
     return {
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": shlex.join(sys.argv),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": portable_command(sys.argv),
         "driver": this_machine(),
         "cluster": {"nodes": sum(node["Alive"] for node in ray.nodes()), "cpus": resources.get("CPU", 0),
                     "gpus": resources.get("GPU", 0)},

@@ -242,6 +242,16 @@ class TableWriter:
             group[name].attrs["settings"] = json.dumps(settings, sort_keys=True)
         self._flush()
 
+    def make_portable(self) -> None:
+        """Rewrite the provenance and the build log with no absolute path of the machines that built
+        the table (`nb360.table.portable.redact`): for tables made before builds recorded portable paths."""
+        from nb360.table.portable import redact
+
+        self.file.attrs["provenance"] = json.dumps(redact(json.loads(self.file.attrs["provenance"])), sort_keys=True)
+        if "builds" in self.file.attrs:
+            self.file.attrs["builds"] = json.dumps(redact(json.loads(self.file.attrs["builds"])))
+        self._flush()
+
     def start_build(self, record: dict) -> int:
         """Log a build job: `record` (JSON: when, the command, the machines, the versions) is
         appended to the `builds` attribute and a row of zeros to `build_progress`, which
