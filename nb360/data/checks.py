@@ -88,6 +88,12 @@ def check_array(array: Any, path: Path, field: str, shape: Sequence[Dim], dtype:
     if (array.dtype != np.dtype(dtype)) if exact else (array.dtype.kind not in dtype):
         expected = np.dtype(dtype).name if exact else _kinds_text(dtype)
         raise ValueError(f"{path}: field {field!r} has dtype {array.dtype}, expected {expected}")
+    if array.dtype.kind in "fc":
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            rows = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1)) if array.ndim else [0]
+            raise ValueError(f"{path}: field {field!r} has {bad} non-finite values (NaN or inf) in {len(rows)} rows "
+                             f"(the first: {rows[0]}); expected finite numbers")
     for size, want in zip(array.shape, shape):
         if isinstance(want, str):
             dims.setdefault(want, (size, field))

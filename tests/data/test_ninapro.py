@@ -65,9 +65,11 @@ def test_missing_file_names_file_directory_and_source(tmp_path):
     ("label_train.npy", np.zeros(7, np.int64), "field 'labels' has shape (7,), expected (N,) with N = 8 as in 'data'"),
     ("label_test.npy", np.full(2, 18), "field 'labels' has values in [18, 18], expected integers in [0, 17]"),
     ("label_val.npy", np.array([1.0, 2.5]), "field 'labels' holds floats that are not whole numbers (row 1: "),
-    ("label_val.npy", np.array([1.0, np.nan]), "field 'labels' holds floats that are not whole numbers (row 1: "),
+    ("label_val.npy", np.array([1.0, np.nan]), "field 'labels' has 1 non-finite values (NaN or inf) in 1 rows (the first: 1)"),
     ("label_val.npy", np.full(2, "a"), "field 'labels' has dtype <U1, expected signed integer"),
     ("ninapro_val.npy", np.full((2, 52, 16), "x"), "field 'data' has dtype <U1, expected signed integer"),
+    ("ninapro_test.npy", np.where(np.arange(2 * 52 * 16).reshape(2, 52, 16) == 60, np.nan, 1.0),
+     "field 'data' has 1 non-finite values (NaN or inf) in 1 rows (the first: 0)"),
 ])
 def test_bad_file_names_file_field_found_and_expected(tmp_path, name, array, expected):
     ninapro.write_fake(tmp_path, n=8)
