@@ -26,8 +26,9 @@ candidates are distinct isomorphism classes never asked before (naszilla dedupes
 isomorphic cells share one run, so asking a twin would waste a query). An evaluation told as inf
 (failed) is not a training target; its class is still never asked again.
 
-The ensemble is a few NumPy arrays: the five members are trained at once as stacked matrices, so a
-100-query search takes about a second on one core.
+The ensemble is a few NumPy arrays: the five members are trained at once as stacked matrices, with
+products that give the same bits on every CPU (`_matmul`), so that a seed gives one trajectory on
+any machine; a 100-query search takes a few seconds on one core.
 """
 
 from __future__ import annotations
@@ -47,6 +48,19 @@ UCB_FACTOR = 0.5
 # Keras's Adam epsilon (naszilla's meta network is a Keras model).
 ADAM_EPSILON = 1e-7
 _PLACES = NUM_OPS ** np.arange(NUM_EDGES - 1, -1, -1)  # base-5 place values of the generator position
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Stacked matrix products (m, n, k) x (m, k, p) that give the same bits on every x86-64 CPU.
+
+    NumPy's `@` calls OpenBLAS, which picks its kernel by the CPU it runs on (and by
+    OPENBLAS_CORETYPE); kernels sum in different orders, and the predictor's training amplifies the
+    last-bit differences until a search's trajectory depends on the machine (measured: BANANAS's
+    regret on the shipped Darcy table moved from 0.0021 to 0.0031 between two kernels). `einsum`
+    without `optimize` uses NumPy's own loops, the same on every machine (as the Darcy solver's
+    inner products do); it costs about 4x the search time of BLAS, the price of a seed meaning one
+    trajectory."""
+    return np.einsum("mnk,mkp->mnp", a, b)
 
 
 @cache
@@ -91,7 +105,7 @@ class MLPEnsemble:
         last = len(self.weights) - 1
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
             inputs.append(h)
-            h = h @ w + b
+            h = _matmul(h, w) + b
             if layer < last:
                 np.maximum(h, 0.0, out=h)
         return h[..., 0], inputs
@@ -113,10 +127,10 @@ class MLPEnsemble:
                 g = (np.sign(out - y[batch]) / batch.shape[1])[..., None].astype(np.float32)
                 for layer in range(len(self.weights) - 1, -1, -1):
                     h = inputs[layer]
-                    np.matmul(h.transpose(0, 2, 1), g, out=grad_w[layer])
+                    grad_w[layer][...] = _matmul(h.transpose(0, 2, 1), g)
                     grad_b[layer][...] = g.sum(axis=1, keepdims=True)
                     if layer:
-                        g = (g @ self.weights[layer].transpose(0, 2, 1)) * (h > 0)
+                        g = _matmul(g, self.weights[layer].transpose(0, 2, 1)) * (h > 0)
                 step += 1
                 m *= b1
                 m += (1 - b1) * grad

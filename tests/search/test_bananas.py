@@ -113,3 +113,25 @@ def test_beats_random_search_on_a_smooth_table(final_regrets):
     rs, bananas = final_regrets("rs"), final_regrets("bananas")
     assert bananas.mean() < 0.8 * rs.mean(), (bananas.mean(), rs.mean())
     assert (bananas < rs).sum() >= 13, (bananas, rs)
+
+
+@pytest.mark.parametrize("kernel", ["Haswell", "SandyBridge", "Prescott"])
+def test_a_seed_gives_one_trajectory_whatever_blas_kernel(kernel, tmp_path):
+    """OpenBLAS picks its kernel by the CPU (or OPENBLAS_CORETYPE); the predictor's products do not
+    go through it, so a search's trajectory is the same under every kernel."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import numpy as np; from nb360.search.bananas import MLPEnsemble; "
+              "rng = np.random.default_rng(0); x = rng.random((64, 84)).astype(np.float32); "
+              "y = rng.standard_normal(64).astype(np.float32); m = MLPEnsemble(5, 84, 10, 20, np.random.default_rng(1)); "
+              "m.fit(x, y, epochs=20, batch_size=32, lr=0.01); print(m.predict(x).tobytes().hex())")
+    runs = {}
+    for name in (kernel, None):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        if name:
+            env["OPENBLAS_CORETYPE"] = name
+        runs[name] = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                                    check=True).stdout
+    assert runs[kernel] == runs[None]
