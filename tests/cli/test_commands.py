@@ -46,7 +46,9 @@ def test_generate_then_train_end_to_end(cli, tmp_path):
     result = cli("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
                    "--data-root", str(data))
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in data.iterdir()) == ["piececonst_r9_N12_smooth1.mat", "piececonst_r9_N12_smooth2.mat"]
+    # the two files as FNO names them, each with the settings it was generated with beside it
+    assert sorted(p.name for p in data.iterdir()) == ["piececonst_r9_N12_smooth1.mat", "piececonst_r9_N12_smooth1.mat.json",
+                                                      "piececonst_r9_N12_smooth2.mat", "piececonst_r9_N12_smooth2.mat.json"]
     again = cli("data", "generate", "darcyflow", "--n", "12", "--resolution", "9", "--solver-resolution", "17",
                   "--data-root", str(data))
     assert again.returncode == 0 and "skipped" in again.stdout

@@ -52,7 +52,8 @@ def test_a_damaged_table_is_one_line_naming_the_file(cli, table, tmp_path, how, 
     assert result.returncode == 2, result.stdout
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert str(path) in lines[0] and lines[0].startswith(f"nb360 {command[0]}: error: ")
+    name = " ".join(command[:2]) if command[0] == "table" else command[0]  # a group's action is part of the name
+    assert str(path) in lines[0] and lines[0].startswith(f"nb360 {name}: error: ")
 
 
 def test_debug_shows_the_traceback(cli, table, tmp_path):

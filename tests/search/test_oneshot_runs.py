@@ -102,7 +102,7 @@ def test_command_takes_task_and_network_from_the_table(cli, task, data_root, tmp
     assert pd.read_csv(out / FILES["runs"]).loc[0, "regret"] == 0.0  # the only cell in the table is the best
 
     for args, expected in [(("--table", str(path), "--C", "4"), "--C: with --table the network and data are"),
-                           ((), "give --table"), (("--method", "enas", "--task", "darcyflow"), "unknown one-shot"),
+                           ((), "give --table"), (("--method", "enas", "--task", "darcyflow"), "expected distinct one-shot methods among darts, gdas"),
                            (("--table", str(path), "--data-root", str(tmp_path)), "piececonst")]:
         bad = cli("oneshot", "--out", str(tmp_path / "bad"), *args)
         assert bad.returncode == 2 and expected in bad.stderr, bad.stderr
