@@ -38,9 +38,11 @@ CI_SIZE = [
     (r"^(nb360 w2s synthetic .*)$", r"\1 --n 200 --points 100 --batch-size 25 --n-per-source 200"),
     (r"^(nb360 hypotheses all .*)$", r"\1 --algo rs,re --budget 20 --seeds 2"),
     (r"^(nb360 search --backend ray --task .*)$", r"\1 --epochs 1 --C 2 --N 1 --resolution 15 --num-cpus 2"),
+    # Tune costs seconds per trial whatever the trial: fewer of them
+    (r"^(nb360 search --backend ray.*)--budget 12", r"\1--budget 4"), (r"^(nb360 search --backend ray.*)--seeds 2", r"\1--seeds 1"),
     (r"\bepochs=\d+", "epochs=1"), (r"\bC=16, N=5\b", "C=2, N=1"), (r"\bC=8, N=1\b", "C=2, N=1"),
     (r"\bseeds=range\(10\)", "seeds=range(2)"), (r"\bqueries=300\b", "queries=30"),
-    (r"\btrials=40\b", "trials=2"),
+    (r"\btrials=40, epochs=\d+", "trials=2, epochs=1, resolution=15, C=2, N=1"),
 ]
 PLACEHOLDERS = {"TABLE": "nb201-darcyflow-mini"}
 
