@@ -90,7 +90,7 @@ def cmd_costs(args: argparse.Namespace) -> None:
     from nb360.table import cost_file
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    print(cost_file.write(args.out, tasks=tasks, C=args.C, N=args.N))
+    print(cost_file.write(args.out, tasks=tasks, C=args.C, N=args.N, overwrite=args.overwrite))
 
 
 def cmd_precompute(args: argparse.Namespace) -> None:
@@ -146,8 +146,9 @@ def register(sub) -> None:
     t.set_defaults(func=cmd_import)
     t = table_sub.add_parser("costs", help="params and FLOPs of all 15,625 cells for each task's network (exact, no training)")
     t.add_argument("--tasks", default=None, help="comma-separated task names (default: the ten NAS-Bench-360 tasks)")
-    options.add(t, "C", "N", "out", out={"type": Path, "required": True,
-                                          "help": "the cost file to write (e.g. precomputed/nb201-costs.h5)"})
+    options.add(t, "C", "N", "out", "overwrite", out={"type": Path, "required": True,
+                                                       "help": "the cost file to write (e.g. precomputed/nb201-costs.h5)"},
+                overwrite={"help": "replace an existing cost file"})
     t.set_defaults(func=cmd_costs)
 
     p = sub.add_parser("precompute", help="train architectures of the space on a task (on Ray) into a table; resumable")

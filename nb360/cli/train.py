@@ -19,6 +19,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     from nb360.train import fit, seed_everything
 
     arch = Arch.parse(args.arch) if args.model is None else None
+    out = Path(args.out or f"runs/{args.task}-{args.model or arch.index}-seed{args.seed}.json")
+    if out.exists() and not args.overwrite:  # checked before training, not after
+        raise FileExistsError(f"{out}: the records of a finished run are there; choose another --out, pass "
+                              "--overwrite, or --checkpoint to resume an interrupted run")
     task = load_task(args.task, data_root=args.data_root, splits=args.splits,
                      **({"resolution": args.resolution} if args.resolution else {}))
     seed_everything(args.seed)
@@ -26,10 +30,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         from nb360.spaces.wrn import build_wrn
 
         model = build_wrn(task.spec)
-        described, run_name = f"{args.model} ({type(model).__name__}, NAS-Bench-360's baseline network)", args.model
+        described = f"{args.model} ({type(model).__name__}, NAS-Bench-360's baseline network)"
     else:
         model = build(arch, task.spec, C=args.C, N=args.N)
-        described, run_name = f"{arch} (index {arch.index}), C={args.C} N={args.N}", str(arch.index)
+        described = f"{arch} (index {arch.index}), C={args.C} N={args.N}"
     batch_size = args.batch_size or task.batch_size
     sizes = "/".join(str(len(split)) if split is not None else "-" for split in task.splits)
     print(f"{task.name}: {described}, "
@@ -47,7 +51,6 @@ def cmd_train(args: argparse.Namespace) -> None:
         {"model": "nb201", "arch": str(arch), "index": arch.index, "C": args.C, "N": args.N}
     config = {"task": task.name, "splits": args.splits, **network, "epochs": args.epochs, "batch_size": batch_size, "lr": args.lr or task.lr,
               "seed": args.seed, "metric": task.metric_name, "resolution": task.spec.in_shape}
-    out = Path(args.out or f"runs/{task.name}-{run_name}-seed{args.seed}.json")
     write_records(out, config, records)
     print(f"records: {out} and {out.with_suffix('.csv')}")
 
@@ -85,6 +88,7 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", default=None, help="save state here each epoch and resume from it (default: none)")
     p.add_argument("--out", default=None, help="records file, .json with a .csv beside it "
                                                "(default: runs/TASK-INDEX-seedS.json)")
+    options.add(p, "overwrite", overwrite={"help": "replace the records file if it exists"})
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="generate Darcy Flow, train a few cells, print a table, draw a figure (~1-2 min)")

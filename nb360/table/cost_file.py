@@ -37,8 +37,9 @@ def nb360_tasks() -> list[str]:
 
 
 def write(out: str | os.PathLike, tasks: Sequence[str] | None = None, C: int = 16, N: int = 5,
-          progress: bool = True) -> Path:
-    """Count the costs of every cell for each task's network and write them to `out`."""
+          progress: bool = True, overwrite: bool = False) -> Path:
+    """Count the costs of every cell for each task's network and write them to `out` (an existing
+    file is refused unless `overwrite`)."""
     from tqdm import tqdm
 
     from nb360 import __version__
@@ -46,6 +47,8 @@ def write(out: str | os.PathLike, tasks: Sequence[str] | None = None, C: int = 1
     from nb360.spaces.network import Spec
 
     out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: a cost file is already there; choose another --out or pass --overwrite")
     tasks = list(tasks) if tasks is not None else nb360_tasks()
     tmp = out.with_name(f".{out.name}.tmp")
     out.parent.mkdir(parents=True, exist_ok=True)

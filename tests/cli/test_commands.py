@@ -65,6 +65,15 @@ def test_generate_then_train_end_to_end(cli, tmp_path):
     printed = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["1"], ["2"])]
     assert [float(p[3]) for p in printed] == pytest.approx([r["val_metric"] for r in saved["records"]], abs=1e-5)
 
+    # a finished run's records are never replaced by a rerun, unless asked
+    kept = out.read_bytes()
+    rerun = cli("train", "--task", "darcyflow", "--arch", "2", "--resolution", "9", "--epochs", "1", "--C", "2",
+                "--N", "1", "--data-root", str(data), "--out", str(out))
+    assert rerun.returncode == 2 and "records of a finished run are there" in rerun.stderr and out.read_bytes() == kept
+    replaced = cli("train", "--task", "darcyflow", "--arch", "2", "--resolution", "9", "--epochs", "1", "--C", "2",
+                   "--N", "1", "--data-root", str(data), "--out", str(out), "--overwrite")
+    assert replaced.returncode == 0 and json.loads(out.read_text())["config"]["index"] == 2
+
     status = cli("tasks", "--data-root", str(data))
     assert status.returncode == 0 and "darcyflow" in status.stdout and "found" in status.stdout
 

@@ -18,6 +18,13 @@ def test_costs_of_every_cell_per_task_match_direct_counts(tmp_path, monkeypatch)
             direct = costs(Arch.from_index(index), spec, C=4, N=1)
             assert (table[task]["params"][index], table[task]["flops"][index]) == (direct.params, direct.flops)
 
+    # an existing cost file is kept unless replacing is asked for
+    before = out.read_bytes()
+    with pytest.raises(FileExistsError, match="a cost file is already there"):
+        cost_file.write(out, tasks=["digits"], C=4, N=1, progress=False)
+    assert out.read_bytes() == before
+    assert sorted(cost_file.read(cost_file.write(out, tasks=["digits"], C=4, N=1, progress=False, overwrite=True))) == ["digits"]
+
     # beside tables, the cost file is not offered as a table
     create(tmp_path / "t.h5", task="x", metric="m", seeds=[0], epochs=1, protocol={}, provenance={})
     monkeypatch.setenv("NB360_TABLES", str(tmp_path))
