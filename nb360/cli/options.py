@@ -164,6 +164,9 @@ FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     "lr": (("--lr",), dict(type=positive_float, default=None, help=LR_HELP)),
     "resolution": (("--resolution",), dict(type=int_at_least(3), default=None,
                                            help="grid size, for tasks that have one (darcyflow; default: the card's 85)")),
+    "test_size": (("--test-size",), dict(type=positive, default=None,
+                                         help="test samples, for tasks that take it (darcyflow: taken from smooth2; "
+                                              "default: NAS-Bench-360's 100)")),
     "archs": (("--archs",), dict(default="all", help="all, or a file of official indices / NB201 strings, one per line "
                                                      "(a listed cell brings its whole iso class)")),
     "classes": (("--classes",), dict(type=positive, default=None,

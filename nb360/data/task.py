@@ -84,10 +84,9 @@ def load_task(name: str, data_root: str | os.PathLike | None = None, splits: str
         raise ValueError(f"splits={splits!r}: expected one of {', '.join(SPLITS)}")
     card = cards.load("tasks", name)
     module = importlib.import_module(f"nb360.data.{card['loader']}")
-    accepted = inspect.signature(module.make_task).parameters
-    unknown = sorted(set(options) - set(list(accepted)[2:]))
+    unknown = sorted(set(options) - set(task_options(name)))
     if unknown:
-        takes = ", ".join(list(accepted)[2:]) or "none"
+        takes = ", ".join(task_options(name)) or "none"
         raise ValueError(f"task {name!r} takes no option {', '.join(unknown)} (its options: {takes})")
     task = module.make_task(card, task_root(card, resolve_data_root(data_root)), **options)
     if splits == "final":
@@ -103,6 +102,13 @@ def _final_splits(task: Task) -> Task:
     if task.val is None:
         raise ValueError(f"task {task.name!r} has no validation split to train on")
     return replace(task, splits=task.splits._replace(train=ConcatDataset([task.train, task.val]), val=None))
+
+
+def task_options(name: str) -> list[str]:
+    """The options a task's loader takes beyond (card, data root), e.g. darcyflow's resolution and test_size."""
+    card = cards.load("tasks", name)
+    module = importlib.import_module(f"nb360.data.{card['loader']}")
+    return list(inspect.signature(module.make_task).parameters)[2:]
 
 
 def task_root(card: dict, root: Path) -> Path:

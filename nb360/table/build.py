@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from nb360 import cards
-from nb360.data.task import Task, load_task, resolve_data_root
+from nb360.data.task import Task, load_task, resolve_data_root, task_options
 from nb360.interrupts import sigterm_as_interrupt
 from nb360.spaces import network
 from nb360.spaces.costs import table_costs
@@ -108,9 +108,10 @@ class RunSpec:
     lr: float
     weight_decay: float
     data_sha256: str
+    test_size: int | None = None
 
     def load_options(self) -> dict:
-        return {} if self.resolution is None else {"resolution": self.resolution}
+        return {k: v for k, v in (("resolution", self.resolution), ("test_size", self.test_size)) if v is not None}
 
 
 def data_sha256(task: Task) -> str:
@@ -152,7 +153,7 @@ _TASKS: dict[tuple, Task] = {}
 
 
 def _cached_task(spec: RunSpec) -> Task:
-    key = (spec.task, spec.data_root, spec.resolution)
+    key = (spec.task, spec.data_root, spec.resolution, spec.test_size)
     if key not in _TASKS:
         task = load_task(spec.task, spec.data_root, **spec.load_options())
         found = data_sha256(task)
@@ -198,6 +199,7 @@ def precompute(
     num_cpus: int | None = None,
     num_gpus_per_task: float | None = None,
     max_retries: int = 2,
+    test_size: int | None = None,
     progress: bool = True,
 ) -> dict:
     """Train the selected cells of `task` for `epochs` with each seed on Ray and write table `out`.
@@ -215,12 +217,12 @@ def precompute(
         raise ValueError("num_cpus sets the size of a local Ray instance; a cluster at an address has its own")
     seeds = [int(s) for s in seeds]
     classes = select_classes(archs)
-    spec, loaded = _run_spec(task, epochs, C, N, batch_size, lr, resolution, data_root)
+    spec, loaded = _run_spec(task, epochs, C, N, batch_size, lr, resolution, data_root, test_size)
     out = Path(out)
     arguments = {"task": task, "out": portable_path(out), "epochs": epochs, "seeds": seeds, "archs": _describe(archs),
                  "C": C, "N": N, "batch_size": spec.batch_size, "lr": lr, "resolution": resolution,
                  "data_root": portable_path(spec.data_root, "DATA"), "address": address, "num_cpus": num_cpus,
-                 "num_gpus_per_task": num_gpus_per_task, "max_retries": max_retries}
+                 "num_gpus_per_task": num_gpus_per_task, "max_retries": max_retries, "test_size": test_size}
     _open_or_create(out, spec, loaded, seeds, arguments)
     if num_gpus_per_task is None:
         num_gpus_per_task = 1 if torch.cuda.is_available() else 0
@@ -235,16 +237,17 @@ def precompute(
 
 
 def _run_spec(task: str, epochs: int, C: int, N: int, batch_size: int | None, lr: float | None, resolution: int | None,
-              data_root: str | os.PathLike | None) -> tuple[RunSpec, Task]:
+              data_root: str | os.PathLike | None, test_size: int | None = None) -> tuple[RunSpec, Task]:
     """The run spec, from the task as the driver loads it (the workers must find the same data)."""
     if epochs < 1 or C < 1 or N < 1 or (batch_size is not None and batch_size < 1) or (lr is not None and lr <= 0):
         raise ValueError(f"epochs, C, N, batch_size and lr must be positive, got {epochs}, {C}, {N}, {batch_size}, {lr}")
     root = resolve_data_root(data_root).resolve()
-    loaded = load_task(task, root, **({} if resolution is None else {"resolution": resolution}))
+    options = {k: v for k, v in (("resolution", resolution), ("test_size", test_size)) if v is not None}
+    loaded = load_task(task, root, **options)
     lr = loaded.lr if lr is None else lr
     spec = RunSpec(task=task, data_root=str(root), resolution=resolution, C=C, N=N, epochs=epochs,
                    batch_size=batch_size or loaded.batch_size, lr=float(lr), weight_decay=WEIGHT_DECAY,
-                   data_sha256=data_sha256(loaded))
+                   data_sha256=data_sha256(loaded), test_size=test_size)
     return spec, loaded
 
 
@@ -440,10 +443,14 @@ def table_task(path: Path, data_root: str | os.PathLike | None = None) -> tuple[
 
 
 def _load_options(path: Path, card: dict, protocol: dict) -> dict:
-    """`load_task` options that reproduce the protocol's input resolution (square grids only)."""
+    """`load_task` options that reproduce the protocol's input resolution (square grids only) and,
+    for a loader that takes one, its test set size."""
+    options = {}
+    if "test_size" in protocol and "test_size" in task_options(card["name"]):
+        options["test_size"] = int(protocol["test_size"])
     resolution = protocol.get("resolution")
     if resolution is None or list(resolution) == list(card["in_shape"]):
-        return {}
+        return options
     if len(set(resolution)) != 1:
         raise ValueError(f"{path}: protocol resolution {resolution} is not a square grid, which loaders take as one size")
-    return {"resolution": int(resolution[0])}
+    return {**options, "resolution": int(resolution[0])}

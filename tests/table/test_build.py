@@ -328,3 +328,19 @@ def test_precompute_joins_a_running_cluster_by_address(cluster, data_root, tmp_p
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert (summary["done"], summary["failed"]) == (2, 0)
+
+
+def test_a_larger_test_set_is_part_of_the_protocol(cluster, data_root, tmp_path):
+    """`test_size`: more of smooth2 scores every run, the protocol records it, resuming with another
+    size is refused, and `table_task` loads the table's own test set."""
+    from nb360.table.build import table_task
+
+    out = tmp_path / "t.h5"
+    summary = precompute(**{**BUILD, "archs": 1, "seeds": [0]}, test_size=8, out=out, data_root=data_root)
+    assert summary["done"] == 1
+    with h5py.File(out, "r") as f:
+        assert json.loads(f.attrs["protocol"])["test_size"] == 8
+    task, *_ = table_task(out, data_root)
+    assert len(task.test) == 8  # the data hold 16: the table's own size, not the loader's default
+    with pytest.raises(ValueError, match=r"test_size \(table: 8, now: 16\)"):
+        precompute(**{**BUILD, "archs": 1, "seeds": [0]}, test_size=16, out=out, data_root=data_root)

@@ -7,7 +7,6 @@ on Darcy Flow 9x9 generated here (16 samples), C=2, N=1.
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
 
