@@ -48,6 +48,15 @@ RECIPES = {
                     "--resolution 15 --num-cpus 2 --data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-mini.h5",
                     "nb360 proxies --table precomputed/nb201-darcyflow-mini.h5 --data-root DATA/darcy-mini"],
     },
+    "nb201-darcyflow-mini-e40.h5": {
+        "description": "All 15,625 cells on the same Darcy Flow fields as nb201-darcyflow-mini, under the protocol "
+                       "the seed-noise study chose (docs/tables.md): 15x15 grid, 270 training / 30 validation / 300 "
+                       "test samples, C=4, N=1, 40 epochs, 2 seeds planned (being built: `nb360 table info` prints "
+                       "the runs per seed).",
+        "rebuild": [DARCY_DATA,
+                    "nb360 precompute --task darcyflow --epochs 40 --seeds 2 --archs all --C 4 --N 1 --resolution 15 "
+                    "--test-size 300 --num-cpus 2 --data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-mini-e40.h5"],
+    },
     "nb201-darcyflow-hifi-sample.h5": {
         "description": "A stratified sample of the mini table's archs under a higher protocol, to measure its "
                        f"fidelity: 29x29 grid (every 3rd node of the same fields), C=8, N=1, 20 epochs, 1 seed. "

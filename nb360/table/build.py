@@ -305,7 +305,7 @@ def _train(writer: TableWriter, spec: RunSpec, classes: dict[int, list[int]], to
         submit = partial(remote.remote, spec, device="cuda" if num_gpus_per_task > 0 else "cpu")
         job = writer.start_build(_job_record(runs_before=skipped, runs_to_do=len(todo)))
         # after ray.init, whose own SIGTERM handler exits the driver mid-write (and can abort it): a
-        # scheduler's SIGTERM stops the build as Ctrl-C does, cancelling the runs in flight
+        # scheduler's SIGTERM stops the build as Ctrl-C does, leaving the runs in flight to Ray's shutdown
         with sigterm_as_interrupt():
             return _run(writer, submit, classes, todo, _window(num_gpus_per_task), progress, label, job)
     finally:
@@ -353,7 +353,7 @@ def connect_ray(address: str | None, num_cpus: int | None) -> bool:
 
 def _window(num_gpus_per_task: float) -> int:
     """Runs kept in flight: twice what the cluster runs at once, so no worker waits for the driver
-    while results are written, and a driver interrupt has few tasks to cancel."""
+    while results are written, and a driver interrupt leaves few runs unfinished."""
     resources = ray.cluster_resources()
     slots = resources.get("CPU", 1) // CPUS_PER_RUN
     if num_gpus_per_task > 0:
@@ -381,8 +381,11 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
     """Submit runs (`submit(rep, seed)`), at most `window` in flight; write each as it finishes,
     with build job `job`'s progress. Returns (done, failed).
 
-    On any interruption (Ctrl-C included) the runs in flight are cancelled before it propagates;
-    what was written stays, and the next call resumes from it.
+    On any interruption (Ctrl-C, SIGTERM) it propagates at once; what was written stays, and the
+    next call resumes from it. The runs in flight are not cancelled one by one: cancelling a task
+    while its result arrives made Ray's core abort the driver ("Tried to complete task that was not
+    pending"), losing nb360's own message; a local Ray is shut down with them, and a cluster ends
+    them with the driver's job.
     """
     queue = iter(todo)
     in_flight: dict[ray.ObjectRef, tuple[int, int]] = {}
@@ -409,10 +412,6 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
             writer.build_progress(job, done, failed, time.perf_counter() - first)
             bar.update()
             bar.set_postfix(failed=failed)
-    except BaseException:
-        for ref in in_flight:
-            ray.cancel(ref)
-        raise
     finally:
         bar.close()
     return done, failed
