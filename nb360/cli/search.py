@@ -129,18 +129,22 @@ def search_ray(args: argparse.Namespace) -> None:
                   max_failures=args.max_failures, storage=Path(args.out).resolve() / "tune")
     start = time.perf_counter()
     val_pick = None
-    if args.task is not None:
-        trials = search_task(args.task, epochs=args.epochs, C=args.C, N=args.N, batch_size=args.batch_size,
-                             lr=args.lr, resolution=args.resolution, data_root=args.data_root, **common)
-        title = f"{args.task}: trained {args.epochs} epochs, C={args.C} N={args.N}"
-    else:
-        from nb360.search.report import validation_pick_regret
-        from nb360.table.benchmark import Benchmark
+    try:
+        if args.task is not None:
+            trials = search_task(args.task, epochs=args.epochs, C=args.C, N=args.N, batch_size=args.batch_size,
+                                 lr=args.lr, resolution=args.resolution, data_root=args.data_root, **common)
+            title = f"{args.task}: trained {args.epochs} epochs, C={args.C} N={args.N}"
+        else:
+            from nb360.search.report import validation_pick_regret
+            from nb360.table.benchmark import Benchmark
 
-        b = Benchmark.load(args.table)
-        trials = tune_table(b, proxy=args.proxy, **common)
-        title = f"{b.task} ({b.path.name}): looked up"
-        val_pick = validation_pick_regret(b)
+            b = Benchmark.load(args.table)
+            trials = tune_table(b, proxy=args.proxy, **common)
+            title = f"{b.task} ({b.path.name}): looked up"
+            val_pick = validation_pick_regret(b)
+    except KeyboardInterrupt:
+        raise Interrupted(f"the trials Tune finished are kept in {common['storage']} (a folder per search, a "
+                          "result.json per trial); trials.csv, regret.png and best.json were not written") from None
     paths = write_outputs(trials, args.out, title=f"{title}, {common['trials']} Tune trials, {args.seeds} seeds",
                           val_pick=val_pick)
     print(summarize(trials, title, time.perf_counter() - start))

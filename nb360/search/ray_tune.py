@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
-import ray
 from ray import tune
 from ray.tune.search import Searcher as TuneSearcher
 from tqdm.auto import tqdm
@@ -452,7 +451,7 @@ def _search(trainable: Callable, algos: Sequence[Algo], seeds: Sequence[int], tr
     (`tune.with_parameters` puts its objects in the object store once Ray is up.)"""
     import pandas as pd
 
-    from nb360.table.build import connect_ray  # joins or starts Ray as the table builder does
+    from nb360.table.build import ray_session  # joins or starts Ray as the table builder does
 
     make_scheduler(scheduler, max_epochs)  # bad input fails before Ray starts
     for algo in algos:
@@ -460,8 +459,7 @@ def _search(trainable: Callable, algos: Sequence[Algo], seeds: Sequence[int], tr
             searcher_parameters(algo)  # an unknown name raises here
     if address is not None and num_cpus is not None:
         raise ValueError("num_cpus sets the size of a local Ray instance; a cluster at an address has its own")
-    started = connect_ray(address, num_cpus)
-    try:
+    with ray_session(address, num_cpus):
         frames = []
         for algo in algos:
             for seed in seeds:
@@ -469,9 +467,6 @@ def _search(trainable: Callable, algos: Sequence[Algo], seeds: Sequence[int], tr
                                 max_failures=max_failures, storage=storage, context=context, progress=progress)
                 frames.append(_frame(rows, algo if isinstance(algo, str) else algo.__name__, seed, final_test))
         return pd.concat(frames, ignore_index=True)
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _frame(rows: list[dict], algo: str, seed: int, final_test: np.ndarray | None):

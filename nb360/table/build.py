@@ -17,6 +17,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -298,19 +299,12 @@ def _train(writer: TableWriter, spec: RunSpec, classes: dict[int, list[int]], to
            progress: bool, label: str) -> tuple[int, int]:
     """Run `todo` on Ray (joined or started here, and then shut down), log the job in the table
     and write every result."""
-    started = connect_ray(address, num_cpus)
-    try:
+    with ray_session(address, num_cpus):
         remote = ray.remote(train_run).options(num_cpus=CPUS_PER_RUN, num_gpus=num_gpus_per_task,
                                                max_retries=max_retries, retry_exceptions=list(_TRANSIENT))
         submit = partial(remote.remote, spec, device="cuda" if num_gpus_per_task > 0 else "cpu")
         job = writer.start_build(_job_record(runs_before=skipped, runs_to_do=len(todo)))
-        # after ray.init, whose own SIGTERM handler exits the driver mid-write (and can abort it): a
-        # scheduler's SIGTERM stops the build as Ctrl-C does, leaving the runs in flight to Ray's shutdown
-        with sigterm_as_interrupt():
-            return _run(writer, submit, classes, todo, _window(num_gpus_per_task), progress, label, job)
-    finally:
-        if started:
-            ray.shutdown()
+        return _run(writer, submit, classes, todo, _window(num_gpus_per_task), progress, label, job)
 
 
 def _job_record(runs_before: int, runs_to_do: int) -> dict:
@@ -349,6 +343,21 @@ def connect_ray(address: str | None, num_cpus: int | None) -> bool:
     else:
         ray.init(num_cpus=num_cpus, log_to_driver=False)
     return True
+
+
+@contextmanager
+def ray_session(address: str | None, num_cpus: int | None):
+    """Within: Ray joined or started (`connect_ray`; shut down on exit if started here), and SIGTERM
+    stopping the driver as Ctrl-C does. ray.init installs a SIGTERM handler of its own, which exits
+    the driver mid-write and prints Ray's C++ stack; the work in the block would lose its one-line
+    report of what it kept."""
+    started = connect_ray(address, num_cpus)
+    try:
+        with sigterm_as_interrupt():
+            yield
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _window(num_gpus_per_task: float) -> int:

@@ -411,3 +411,16 @@ def test_search_survives_a_node_killed_mid_run(two_node_cluster, tmp_path):
     assert best["re"]["0"]["val"] == pytest.approx(done["val"].min()) and best["re"]["0"]["regret"] is None
     assert f"{trials} trials on Ray Tune" in output and "retries" in output
     assert not second.trial_workers() and second.proc.poll() is not None
+
+
+def test_interrupted_tune_search_says_what_tune_kept(synthetic_path, tmp_path, stop_after):
+    """SIGTERM (or Ctrl-C) during a search on Ray Tune: one line, exit 2, naming where Tune's
+    finished trials are."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "nb360.cli", "search", "--backend", "ray", "--table", str(synthetic_path),
+               "--algo", "rs", "--budget", "400", "--num-cpus", "1", "--out", str(out)]
+    run, stderr = stop_after(command, total=400, done=3, timeout=300)
+    assert run.returncode == 2, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("nb360 search: interrupted; the trials Tune finished are kept in ") and str(out) in last
+    assert (out / "tune").is_dir() and not (out / "trials.csv").exists()
