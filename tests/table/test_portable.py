@@ -36,7 +36,8 @@ def test_redact_nested_provenance():
 ABSOLUTE = re.compile(r"(^|[\s=\"'])(/|~/)[^\s\"']*")
 
 
-@pytest.mark.parametrize("name", ["nb201-darcyflow-mini", "nb201-digits-mini", "nb201-darcyflow-hifi-sample"])
+@pytest.mark.parametrize("name", ["nb201-darcyflow-mini", "nb201-darcyflow-mini-e40", "nb201-digits-mini",
+                                  "nb201-darcyflow-hifi-sample"])
 def test_shipped_tables_carry_no_absolute_path(name):
     from nb360.table.benchmark import Benchmark
 
