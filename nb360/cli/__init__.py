@@ -14,9 +14,6 @@ from typing import Sequence
 
 from nb360.cli import data, errors, hypotheses, options, search, tables, train, w2s
 
-EXIT_USAGE = options.EXIT_USAGE
-TUNE_SEARCHERS = options.TUNE_SEARCHERS
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = options.Parser(prog="nb360", description="Neural architecture search on diverse tasks "

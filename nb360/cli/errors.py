@@ -10,9 +10,8 @@ import pickle
 import sys
 import zipfile
 
+from nb360.cli.options import EXIT_USAGE
 from nb360.interrupts import sigterm_as_interrupt
-
-EXIT_USAGE = 2
 
 
 class Interrupted(Exception):
