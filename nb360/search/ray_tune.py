@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 from nb360.search import Algo, make_searcher, searcher_parameters
 from nb360.search.base import Searcher, Trial
 from nb360.search.report import best_archs, plot_regret
-from nb360.search.runner import COLUMNS, proxy_column, search_rngs
+from nb360.search.runner import COLUMNS, algo_name, proxy_column, search_rngs
 from nb360.search.space import index_of
 from nb360.spaces.nb201 import EDGES, OPS, Arch, ArchLike
 
@@ -347,7 +347,7 @@ def run_tune(trainable: Callable, algo: Algo, trials: int, max_epochs: int, seed
     rows, in the order trials ended. Raises if Tune lost track of a trial."""
     if trials < 1 or max_failures < 0:
         raise ValueError(f"trials must be >= 1 and max_failures >= 0, got {trials} and {max_failures}")
-    name = algo if isinstance(algo, str) else algo.__name__
+    name = algo_name(algo)
     search_alg, param_space = tune_searcher(algo, seed, {"max_epochs": max_epochs, **(context or {})})
     recorder = TrialRecorder(max_epochs, progress, label=f"{name} seed {seed}")
     tuner = tune.Tuner(
@@ -465,7 +465,7 @@ def _search(trainable: Callable, algos: Sequence[Algo], seeds: Sequence[int], tr
             for seed in seeds:
                 rows = run_tune(trainable, algo, trials, max_epochs, seed=seed, scheduler=scheduler,
                                 max_failures=max_failures, storage=storage, context=context, progress=progress)
-                frames.append(_frame(rows, algo if isinstance(algo, str) else algo.__name__, seed, final_test))
+                frames.append(_frame(rows, algo_name(algo), seed, final_test))
         return pd.concat(frames, ignore_index=True)
 
 

@@ -222,25 +222,26 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
     if isinstance(proxy, str) and any("proxy" in searcher_parameters(algo) for algo in algos):
         proxy = proxy_column(benchmark, proxy)
     strings = [str(a) for a in all_archs()]
-    frames = [pd.DataFrame(columns=list(COLUMNS))]
+    frames = []
     done = {(str(algo), int(seed)) for algo, seed in done}
     jobs = [(algo, seed, queries, time_budget, unscored) for algo in algos for seed in seeds
-            if (_name(algo), int(seed)) not in done]
+            if (algo_name(algo), int(seed)) not in done]
     with _searches(benchmark, proxy, max(1, min(workers, len(jobs)))) as search:
         for (algo, seed, *_), trace in tqdm(zip(jobs, search(jobs)), total=len(jobs), desc="search", unit="run",
                                               disable=not progress):
             frames.append(pd.DataFrame({
-                "algo": _name(algo), "seed": seed,
+                "algo": algo_name(algo), "seed": seed,
                 "trial": np.arange(1, len(trace) + 1), "arch": [strings[i] for i in trace.index], "index": trace.index,
                 "epochs": trace.epochs, "val": trace.val, "test": trace.test, "sim_seconds": trace.sim_seconds,
                 "regret": trace.regret,
             }, columns=list(COLUMNS)))
             if on_search is not None:
                 on_search(frames[-1])
-    return pd.concat(frames[1:], ignore_index=True) if len(frames) > 1 else frames[0]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COLUMNS))
 
 
-def _name(algo: Algo) -> str:
+def algo_name(algo: Algo) -> str:
+    """A registered name as given, a Searcher class by its class name: how trials.csv names it."""
     return algo if isinstance(algo, str) else algo.__name__
 
 
