@@ -52,10 +52,11 @@ RECIPES = {
         "description": "All 15,625 cells on the same Darcy Flow fields as nb201-darcyflow-mini, under the protocol "
                        "the seed-noise study chose (docs/tables.md): 15x15 grid, 270 training / 30 validation / 300 "
                        "test samples, C=4, N=1, 40 epochs, 2 seeds planned (being built: `nb360 table info` prints "
-                       "the runs per seed).",
+                       "the runs per seed). Validation is scored after every epoch, test after every 5th.",
         "rebuild": [DARCY_DATA,
                     "nb360 precompute --task darcyflow --epochs 40 --seeds 2 --archs all --C 4 --N 1 --resolution 15 "
-                    "--test-size 300 --num-cpus 2 --data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-mini-e40.h5"],
+                    "--test-size 300 --test-every 5 --num-cpus 2 --data-root DATA/darcy-mini "
+                    "--out precomputed/nb201-darcyflow-mini-e40.h5"],
     },
     "nb201-darcyflow-hifi-sample.h5": {
         "description": "A stratified sample of the mini table's archs under a higher protocol, to measure its "

@@ -58,6 +58,37 @@ def test_same_seed_bit_identical_other_seed_differs():
     assert strip_times(r1) != strip_times(r3)
 
 
+class Jittered(torch.utils.data.Dataset):
+    """An augmenting dataset: each sample gets noise from the global RNG, as random crops draw theirs."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        x, y = self.base[i]
+        return x + 0.1 * torch.randn(x.shape), y
+
+
+def test_test_every_scores_test_only_then_and_leaves_training_alone():
+    def records(test_every):
+        seed_everything(0)
+        model = build(ARCH, SPEC, C=4, N=1)
+        train, val, test = splits()
+        return fit(model, (Jittered(train), val, test), torch.nn.CrossEntropyLoss(), zero_one_error, epochs=5,
+                   batch_size=16, lr=0.05, seed=0, progress=False, device="cpu", test_every=test_every)
+
+    every, sparse = records(1), records(2)
+    assert [math.isnan(r["test_metric"]) for r in sparse] == [True, False, True, False, False]  # 2, 4 and the last
+    for a, b in zip(strip_times(every), strip_times(sparse)):
+        assert {k: v for k, v in a.items() if k != "test_metric"} == {k: v for k, v in b.items() if k != "test_metric"}
+        assert math.isnan(b["test_metric"]) or a["test_metric"] == b["test_metric"]
+    with pytest.raises(ValueError, match="test_every"):
+        records(0)
+
+
 def test_resume_from_checkpoint_matches_uninterrupted(tmp_path):
     full_model, full = run(seed=5, epochs=4)
     ckpt = tmp_path / "run.pt"

@@ -167,6 +167,9 @@ FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     "test_size": (("--test-size",), dict(type=positive, default=None,
                                          help="test samples, for tasks that take it (darcyflow: taken from smooth2; "
                                               "default: NAS-Bench-360's 100)")),
+    "test_every": (("--test-every",), dict(type=positive, default=1,
+                                           help="score the test split every K epochs and after the last (the others "
+                                                "store NaN; validation is scored every epoch)")),
     "archs": (("--archs",), dict(default="all", help="all, or a file of official indices / NB201 strings, one per line "
                                                      "(a listed cell brings its whole iso class)")),
     "classes": (("--classes",), dict(type=positive, default=None,

@@ -28,6 +28,7 @@ from nb360.figures import figure
 from nb360.search.oneshot import search_oneshot
 from nb360.spaces.nb201 import EDGES, NUM_EDGES, OPS
 from nb360.table.benchmark import Benchmark
+from nb360.train import REVISION as TRAIN_REVISION
 
 ROW_COLUMNS = ("method", "seed", "epochs", "order", "settings", "arch", "index", "source", "val", "test", "regret",
                "search_seconds")
@@ -46,7 +47,8 @@ def run_oneshot_many(task: Task, methods: Sequence[str], seeds: Sequence[int], o
     out.mkdir(parents=True, exist_ok=True)
     settings = json.dumps({"task": task.name, "C": C, "N": N, "batch_size": batch_size or task.batch_size,
                            "train_epochs": None if table is not None else train_epochs,
-                           "table": table.path.name if table is not None else None}, sort_keys=True)
+                           "table": table.path.name if table is not None else None,
+                           "revision": TRAIN_REVISION}, sort_keys=True)
     done = _done(out / FILES["runs"], epochs, order, settings)
     for method in methods:
         for seed in seeds:

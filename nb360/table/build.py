@@ -39,7 +39,7 @@ from nb360.spaces.costs import table_costs
 from nb360.spaces.nb201 import Arch, ArchLike, iso_class_ids
 from nb360.table.portable import portable_command, portable_path
 from nb360.table.schema import DONE, TableWriter, check_version, create
-from nb360.train import MOMENTUM, WEIGHT_DECAY, fit, seed_everything
+from nb360.train import MOMENTUM, REVISION as TRAIN_REVISION, WEIGHT_DECAY, fit, seed_everything
 
 # An int `archs` = N classes: the first N representatives of this fixed permutation, so a selection
 # repeats exactly and a larger N extends a smaller one.
@@ -110,6 +110,7 @@ class RunSpec:
     weight_decay: float
     data_sha256: str
     test_size: int | None = None
+    test_every: int = 1
 
     def load_options(self) -> dict:
         return {k: v for k, v in (("resolution", self.resolution), ("test_size", self.test_size)) if v is not None}
@@ -139,7 +140,8 @@ def protocol(spec: RunSpec, task: Task) -> dict:
         "weight_decay": spec.weight_decay, "momentum": MOMENTUM, "schedule": "cosine",
         "resolution": list(task.spec.in_shape),
         "train_size": len(task.train), "val_size": _size(task.val), "test_size": _size(task.test),
-        "data_sha256": spec.data_sha256, "threads_per_run": CPUS_PER_RUN,
+        "data_sha256": spec.data_sha256, "threads_per_run": CPUS_PER_RUN, "test_every": spec.test_every,
+        "revision": TRAIN_REVISION,
     }
 
 
@@ -180,7 +182,7 @@ def train_run(spec: RunSpec, index: int, seed: int, device: str = "cpu") -> list
     model = network.build(index, task.spec, spec.C, spec.N)
     return fit(model, task.splits, task.loss, task.metric, epochs=spec.epochs, batch_size=spec.batch_size,
                lr=spec.lr, weight_decay=spec.weight_decay, momentum=MOMENTUM, seed=seed, device=device,
-               progress=False)
+               progress=False, test_every=spec.test_every)
 
 
 # ---- the driver -----------------------------------------------------------------------------
@@ -201,6 +203,7 @@ def precompute(
     num_gpus_per_task: float | None = None,
     max_retries: int = 2,
     test_size: int | None = None,
+    test_every: int = 1,
     progress: bool = True,
 ) -> dict:
     """Train the selected cells of `task` for `epochs` with each seed on Ray and write table `out`.
@@ -209,6 +212,9 @@ def precompute(
     ("auto" or host:port) and no address starts a local one (`num_cpus` CPUs). Each run takes one
     CPU and `num_gpus_per_task` GPUs (default 1 if this machine has CUDA, else 0). A worker that
     dies is retried `max_retries` times; a run that still fails is written as FAILED with its error.
+    `test_every` > 1 scores the test split only every that many epochs and after the last (the
+    other epochs' test_metric is NaN; validation is scored every epoch): evaluation on a large test
+    set is a good part of a small network's training time.
     An existing `out` is resumed if its protocol matches (Ray is not started when nothing is left to
     train). Returns a summary: classes, archs, runs, done (trained now), failed, skipped (already
     done), seconds, table.
@@ -218,12 +224,13 @@ def precompute(
         raise ValueError("num_cpus sets the size of a local Ray instance; a cluster at an address has its own")
     seeds = [int(s) for s in seeds]
     classes = select_classes(archs)
-    spec, loaded = _run_spec(task, epochs, C, N, batch_size, lr, resolution, data_root, test_size)
+    spec, loaded = _run_spec(task, epochs, C, N, batch_size, lr, resolution, data_root, test_size, test_every)
     out = Path(out)
     arguments = {"task": task, "out": portable_path(out), "epochs": epochs, "seeds": seeds, "archs": _describe(archs),
                  "C": C, "N": N, "batch_size": spec.batch_size, "lr": lr, "resolution": resolution,
                  "data_root": portable_path(spec.data_root, "DATA"), "address": address, "num_cpus": num_cpus,
-                 "num_gpus_per_task": num_gpus_per_task, "max_retries": max_retries, "test_size": test_size}
+                 "num_gpus_per_task": num_gpus_per_task, "max_retries": max_retries, "test_size": test_size,
+                 "test_every": test_every}
     _open_or_create(out, spec, loaded, seeds, arguments)
     if num_gpus_per_task is None:
         num_gpus_per_task = 1 if torch.cuda.is_available() else 0
@@ -238,17 +245,20 @@ def precompute(
 
 
 def _run_spec(task: str, epochs: int, C: int, N: int, batch_size: int | None, lr: float | None, resolution: int | None,
-              data_root: str | os.PathLike | None, test_size: int | None = None) -> tuple[RunSpec, Task]:
+              data_root: str | os.PathLike | None, test_size: int | None = None,
+              test_every: int = 1) -> tuple[RunSpec, Task]:
     """The run spec, from the task as the driver loads it (the workers must find the same data)."""
-    if epochs < 1 or C < 1 or N < 1 or (batch_size is not None and batch_size < 1) or (lr is not None and lr <= 0):
-        raise ValueError(f"epochs, C, N, batch_size and lr must be positive, got {epochs}, {C}, {N}, {batch_size}, {lr}")
+    if (epochs < 1 or C < 1 or N < 1 or (batch_size is not None and batch_size < 1) or (lr is not None and lr <= 0)
+            or test_every < 1):
+        raise ValueError(f"epochs, C, N, batch_size, lr and test_every must be positive, got {epochs}, {C}, {N}, "
+                         f"{batch_size}, {lr}, {test_every}")
     root = resolve_data_root(data_root).resolve()
     options = {k: v for k, v in (("resolution", resolution), ("test_size", test_size)) if v is not None}
     loaded = load_task(task, root, **options)
     lr = loaded.lr if lr is None else lr
     spec = RunSpec(task=task, data_root=str(root), resolution=resolution, C=C, N=N, epochs=epochs,
                    batch_size=batch_size or loaded.batch_size, lr=float(lr), weight_decay=WEIGHT_DECAY,
-                   data_sha256=data_sha256(loaded), test_size=test_size)
+                   data_sha256=data_sha256(loaded), test_size=test_size, test_every=test_every)
     return spec, loaded
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from nb360.spaces.nb201 import Arch
-from nb360.spaces.network import CIFAR10, Spec, build
+from nb360.spaces.network import CIFAR10, AvgPool3, Spec, build
 
 
 def load_reference_weights(ours: torch.nn.Module, ref: torch.nn.Module) -> None:
@@ -118,3 +118,20 @@ def test_bad_spec(kwargs, match):
 def test_bad_width():
     with pytest.raises(ValueError, match="C and N"):
         build(0, CIFAR10, C=0)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 15, 15), (2, 3, 1, 1), (1, 2, 2, 7), (3, 4, 5, 1), (2, 3, 15), (2, 3, 1),
+                                   (1, 2, 2)])
+def test_avg_pool_edge_is_torchs_pool_without_padding(shape):
+    """AvgPool3 computes what AvgPool(3, 1, 1, count_include_pad=False) does, values and gradients,
+    on maps down to one entry (where the window holds only the entry itself)."""
+    dims = len(shape) - 2
+    torch_pool = {1: torch.nn.functional.avg_pool1d, 2: torch.nn.functional.avg_pool2d}[dims]
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(*shape, dtype=torch.float64)
+    ours = AvgPool3(dims)(x)
+    (grad_ours,) = torch.autograd.grad((ours * weights).sum(), x)
+    expected = torch_pool(x, 3, 1, 1, count_include_pad=False)
+    (grad_expected,) = torch.autograd.grad((expected * weights).sum(), x)
+    torch.testing.assert_close(ours, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad_ours, grad_expected, rtol=1e-12, atol=1e-12)

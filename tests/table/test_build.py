@@ -30,7 +30,7 @@ from nb360.spaces.network import build
 from nb360.table.benchmark import Benchmark, counted, job_hardware, machine_in_words
 from nb360.table.build import RunSpec, precompute, select_classes, this_machine, train_run
 from nb360.table.schema import CURVES, DONE, FAILED, MISSING
-from nb360.train import fit, seed_everything
+from nb360.train import REVISION as TRAIN_REVISION, fit, seed_everything
 
 REPO = Path(nb360.__file__).resolve().parents[1]
 FAULTS_ENV = "NB360_TEST_FAULTS"
@@ -344,3 +344,23 @@ def test_a_larger_test_set_is_part_of_the_protocol(cluster, data_root, tmp_path)
     assert len(task.test) == 8  # the data hold 16: the table's own size, not the loader's default
     with pytest.raises(ValueError, match=r"test_size \(table: 8, now: 16\)"):
         precompute(**{**BUILD, "archs": 1, "seeds": [0]}, test_size=16, out=out, data_root=data_root)
+
+
+def test_test_every_scores_the_test_split_less_often_and_is_part_of_the_protocol(reference, data_root, tmp_path):
+    """`test_every`: epochs it skips store NaN test scores, everything else equals the reference
+    build (which scores test every epoch); the protocol records it, with the training revision
+    (runs of another nb360 numerics never join a table)."""
+    out = tmp_path / "t.h5"
+    precompute(**{**BUILD, "epochs": 2}, test_every=2, out=out, data_root=data_root)
+    ours, ref = table(out), table(reference)
+    np.testing.assert_array_equal(ours["status"], ref["status"])
+    trained = ref["status"] == DONE
+    assert np.isnan(ours["test_metric"][trained][:, 0]).all()  # epoch 1 skipped, epoch 2 is the last
+    for name in COMPARED:
+        if name != "test_metric":
+            np.testing.assert_array_equal(ours[name], ref[name], err_msg=name)
+    np.testing.assert_array_equal(ours["test_metric"][..., 1], ref["test_metric"][..., 1])
+    assert (ours["protocol"]["test_every"], ref["protocol"]["test_every"]) == (2, 1)
+    assert ours["protocol"]["revision"] == TRAIN_REVISION
+    with pytest.raises(ValueError, match=r"test_every \(table: 2, now: 1\)"):
+        precompute(**BUILD, out=out, data_root=data_root)
