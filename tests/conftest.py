@@ -113,3 +113,14 @@ def stop_after(tmp_path):
         return process, log.read_text()
 
     return run
+
+
+@pytest.fixture(scope="session")
+def nats_bench():
+    """NATS-Bench's API (pure Python); installed on first use."""
+    try:
+        return importlib.import_module("nats_bench")
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "nats_bench==1.8"], check=True)
+        importlib.invalidate_caches()
+        return importlib.import_module("nats_bench")

@@ -45,11 +45,37 @@ def error_from_percent(accuracy: float) -> float:
     return (100.0 - accuracy) / 100.0
 
 
+def percent_from_error(error: float) -> float:
+    return 100.0 * (1.0 - error)
+
+
 def relative_l2_from_accuracy(accuracy: float) -> float:
     """NAS-Bench-360's Darcy Flow "accuracy" is 1 - relative L2 (precompute/darcyflow/xautodl/
     procedures/funcs_nasbench.py `procedure`: `prec1 = 1 - loss`, the loss being LpLoss's mean
     relative L2 over the batch), so the relative L2 is 1 - accuracy, which equals the stored loss."""
     return 1.0 - accuracy
+
+
+def accuracy_from_relative_l2(l2: float) -> float:
+    return 1.0 - l2
+
+
+def _negated(value: float) -> float:
+    return -value
+
+
+# Each nb360 metric as the "accuracy" (higher is better) of NATS-format files, and back:
+# (to accuracy, to metric). NATS-Bench and NAS-Bench-360's NinaPro file: top-1 in percent;
+# NAS-Bench-360's Darcy Flow file: 1 - relative L2. Metrics no NATS-format file holds follow the
+# nearest of these: a "1 - score" error as the score in percent (mAP, AUROC, macro F1), PSICOV's
+# MAE8 (no score to subtract from) negated.
+ACCURACY: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
+    "zero_one_error": (percent_from_error, error_from_percent),
+    "relative_l2": (accuracy_from_relative_l2, relative_l2_from_accuracy),
+    **{name: (percent_from_error, error_from_percent) for name in
+       ("record_vote_macro_f1_error", "clip_map_error", "auroc_error", "cosmic_auroc_error")},
+    "psicov_mae8": (_negated, _negated),
+}
 
 
 @dataclass(frozen=True)
@@ -64,8 +90,10 @@ class NatsDataset:
     val: str | None
     test: str
     metric: str
-    to_metric: Callable[[float], float]
     benchmark: str
+
+    def to_metric(self, accuracy: float) -> float:
+        return ACCURACY[self.metric][1](accuracy)
 
 
 # get_more_info: cifar10-valid -> valid x-valid, test ori-test; cifar10 -> test ori-test (x-valid
@@ -76,12 +104,12 @@ class NatsDataset:
 # scripts report its `valtest-loss` as the final score; so it fills test_metric and val_metric stays
 # NaN: those files have no validation scores, and the protocol's val_set says so (null).
 DATASETS: dict[str, NatsDataset] = {
-    "cifar10-valid": NatsDataset("x-valid", "ori-test", "zero_one_error", error_from_percent, "NATS-Bench"),
-    "cifar10": NatsDataset("x-valid", "ori-test", "zero_one_error", error_from_percent, "NATS-Bench"),
-    "cifar100": NatsDataset("x-valid", "x-test", "zero_one_error", error_from_percent, "NATS-Bench"),
-    "ImageNet16-120": NatsDataset("x-valid", "x-test", "zero_one_error", error_from_percent, "NATS-Bench"),
-    "darcyflow": NatsDataset(None, "ori-test", "relative_l2", relative_l2_from_accuracy, "NAS-Bench-360"),
-    "ninapro": NatsDataset(None, "ori-test", "zero_one_error", error_from_percent, "NAS-Bench-360"),
+    "cifar10-valid": NatsDataset("x-valid", "ori-test", "zero_one_error", "NATS-Bench"),
+    "cifar10": NatsDataset("x-valid", "ori-test", "zero_one_error", "NATS-Bench"),
+    "cifar100": NatsDataset("x-valid", "x-test", "zero_one_error", "NATS-Bench"),
+    "ImageNet16-120": NatsDataset("x-valid", "x-test", "zero_one_error", "NATS-Bench"),
+    "darcyflow": NatsDataset(None, "ori-test", "relative_l2", "NAS-Bench-360"),
+    "ninapro": NatsDataset(None, "ori-test", "zero_one_error", "NAS-Bench-360"),
 }
 
 

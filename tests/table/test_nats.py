@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import bz2
 import hashlib
-import importlib
 import os
 import pickle
 import re
@@ -30,17 +29,6 @@ EPOCHS = 12
 # Where val_metric and test_metric come from (nats_bench get_more_info)
 SETS = {"cifar10-valid": ("x-valid", "ori-test"), "cifar100": ("x-valid", "x-test"),
         "darcyflow": (None, "ori-test")}
-
-
-@pytest.fixture(scope="session")
-def nats_bench():
-    """NATS-Bench's API (pure Python); installed on first use."""
-    try:
-        return importlib.import_module("nats_bench")
-    except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "nats_bench==1.8"], check=True)
-        importlib.invalidate_caches()
-        return importlib.import_module("nats_bench")
 
 
 @pytest.fixture(scope="module")
