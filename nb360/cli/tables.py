@@ -86,6 +86,12 @@ def cmd_import(args: argparse.Namespace) -> None:
     print(import_nats(args.file, task=args.task, out=args.out, hp=args.hp, overwrite=args.overwrite))
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from nb360.table.nats_export import export_nats
+
+    print(export_nats(args.table, args.out, overwrite=args.overwrite))
+
+
 def cmd_costs(args: argparse.Namespace) -> None:
     from nb360.table import cost_file
 
@@ -145,6 +151,14 @@ def register(sub) -> None:
                       "help": "dataset inside the file (e.g. darcyflow, ninapro, cifar10, cifar100, ImageNet16-120)"},
                 out={"required": True, "help": "the .h5 table to write"})
     t.set_defaults(func=cmd_import)
+    t = table_sub.add_parser("export", help="write a table as a NATS-Bench topology file that nats_bench.create loads")
+    t.add_argument("table", help="a shipped table's name or an .h5 path")
+    t.add_argument("--format", choices=["nats"], default="nats", help="the file format")
+    options.add(t, "out", "overwrite",
+                out={"required": True, "help": "a .pickle.pbz2 file (nats_bench.create(FILE, 'tss')), or a folder "
+                                               "for the fast-mode archive (create(FOLDER, 'tss', fast_mode=True))"},
+                overwrite={"help": "replace an existing file or folder"})
+    t.set_defaults(func=cmd_export)
     t = table_sub.add_parser("costs", help="params and FLOPs of all 15,625 cells for each task's network (exact, no training)")
     t.add_argument("--tasks", default=None, help="comma-separated task names (default: the ten NAS-Bench-360 tasks)")
     options.add(t, "C", "N", "out", "overwrite", out={"type": Path, "required": True,

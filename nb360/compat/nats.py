@@ -35,12 +35,10 @@ import numpy as np
 from nb360 import cards
 from nb360.spaces.nb201 import NUM_ARCHS, Arch
 from nb360.table.benchmark import Benchmark, arch_strings
-from nb360.table.nats import ACCURACY
+from nb360.table.nats import ACCURACY, class_count
 
 # nats_bench.api_utils.ArchResults.get_config: the network NATS-Bench names for a topology cell.
 NET_NAME = "infer.tiny"
-# NATS-Bench's datasets that nb360 has no task card for: their classes (xautodl get_datasets).
-NATS_CLASSES = {"cifar10-valid": 10, "cifar10": 10, "ImageNet16-120": 120}
 # NATS-Bench API calls that hand out its internal objects or trained weights, which a table lacks.
 NOT_OFFERED = ("query_meta_info_by_index", "query_by_index", "query_info_str_by_arch", "query_by_arch",
                "get_net_param", "show", "statistics", "reload", "clear_params", "get_unique_str")
@@ -81,7 +79,7 @@ class NATStopology:
         # as NATS-Bench names the sets an imported file had; a built table has validation and test.
         val_set, test_set = protocol.get("val_set", "x-valid"), protocol.get("test_set", "x-test")
         self._prefix = {"val_metric": "valid" if val_set else None,
-                        "test_metric": "test" if test_set != "ori-test" or self.dataset.startswith("cifar10")
+                        "test_metric": "test" if test_set != "ori-test" or self.dataset in ("cifar10", "cifar10-valid")
                         else "valtest"}
         self._set_curves = {"train": "train_metric", "valid": "val_metric", "test": "test_metric",
                             **({val_set: "val_metric"} if val_set else {}), test_set: "test_metric"}
@@ -219,15 +217,13 @@ class NATStopology:
         self._check(dataset, None)
         protocol = self.table.protocol
         config: dict[str, Any] = {"name": NET_NAME, "C": int(protocol.get("C", 16)), "N": int(protocol.get("N", 5)),
-                                  "arch_str": self.arch(self.query_index_by_arch(index))}
+                                  "arch_str": self.arch(self.query_index_by_arch(index)),
+                                  "num_classes": class_count(self.dataset)}
         if self.dataset in cards.names("tasks"):
             card = cards.load("tasks", self.dataset)
-            config["num_classes"] = int(card["out_size"])
             config["spec"] = {"kind": card["kind"], "in_channels": int(card["in_channels"]),
                               "in_shape": tuple(protocol.get("resolution", card["in_shape"])),
                               "out_size": int(card["out_size"])}
-        else:
-            config["num_classes"] = NATS_CLASSES[self.dataset]
         return config
 
     # ---- checks ---------------------------------------------------------------------------------

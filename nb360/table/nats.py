@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from tqdm.auto import tqdm
 
+from nb360 import cards
 from nb360.spaces.nb201 import NUM_ARCHS, Arch
 from nb360.table.schema import TableWriter, create
 
@@ -96,28 +97,51 @@ class NatsDataset:
         return ACCURACY[self.metric][1](accuracy)
 
 
-# get_more_info: cifar10-valid -> valid x-valid, test ori-test; cifar10 -> test ori-test (x-valid
-# tried, absent in the published files); any other name -> valid x-valid, test x-test, and ori-test
-# as "valtest". NAS-Bench-360's files evaluate on one held-out set only, stored as ori-test
-# (precompute/*/benchmark/main-tss.py: ValLoaders = {"ori-test": valid_loader}; tss-collect.py
-# sizes it as the test set, "darcyflow-test": 100, "ninapro-test": 659), and NAS-Bench-360's search
-# scripts report its `valtest-loss` as the final score; so it fills test_metric and val_metric stays
-# NaN: those files have no validation scores, and the protocol's val_set says so (null).
-DATASETS: dict[str, NatsDataset] = {
-    "cifar10-valid": NatsDataset("x-valid", "ori-test", "zero_one_error", "NATS-Bench"),
-    "cifar10": NatsDataset("x-valid", "ori-test", "zero_one_error", "NATS-Bench"),
-    "cifar100": NatsDataset("x-valid", "x-test", "zero_one_error", "NATS-Bench"),
-    "ImageNet16-120": NatsDataset("x-valid", "x-test", "zero_one_error", "NATS-Bench"),
-    "darcyflow": NatsDataset(None, "ori-test", "relative_l2", "NAS-Bench-360"),
-    "ninapro": NatsDataset(None, "ori-test", "zero_one_error", "NAS-Bench-360"),
+# The datasets of NATS-Bench's and NAS-Bench-360's files: (metric, benchmark). A file that
+# `nb360 table export` wrote names the task of its table, and that task's card gives the metric.
+DATASETS: dict[str, tuple[str, str]] = {
+    "cifar10-valid": ("zero_one_error", "NATS-Bench"),
+    "cifar10": ("zero_one_error", "NATS-Bench"),
+    "cifar100": ("zero_one_error", "NATS-Bench"),
+    "ImageNet16-120": ("zero_one_error", "NATS-Bench"),
+    "darcyflow": ("relative_l2", "NAS-Bench-360"),
+    "ninapro": ("zero_one_error", "NAS-Bench-360"),
 }
 
 
-def dataset_spec(task: str) -> NatsDataset:
-    """The conversion for `task` (a dataset name inside NATS-format files)."""
-    if task not in DATASETS:
-        raise ValueError(f"unknown NATS dataset {task!r}; supported: {', '.join(DATASETS)}")
-    return DATASETS[task]
+# Classes of NATS-Bench's datasets that have no nb360 task card (xautodl get_datasets).
+NATS_CLASSES = {"cifar10-valid": 10, "cifar10": 10, "ImageNet16-120": 120}
+
+
+def class_count(dataset: str) -> int:
+    """The network's outputs on `dataset` (NATS-Bench's `class_num`): the task card's out_size."""
+    return int(cards.load("tasks", dataset)["out_size"]) if dataset in cards.names("tasks") else NATS_CLASSES[dataset]
+
+
+def check_dataset(task: str) -> None:
+    """`task` must be a dataset whose accuracies nb360 can convert."""
+    if task not in DATASETS and task not in cards.names("tasks"):
+        raise ValueError(f"unknown NATS dataset {task!r}; supported: {', '.join(DATASETS)}, and the nb360 tasks "
+                         f"({', '.join(cards.names('tasks'))}) of exported tables")
+
+
+def dataset_spec(task: str, eval_names: set[str]) -> NatsDataset:
+    """The conversion for `task` in a file whose runs hold the evaluation sets `eval_names`.
+
+    The sets are get_more_info's: cifar10-valid -> valid x-valid, test ori-test; cifar10 -> test
+    ori-test (x-valid tried, absent in the published files); any other name -> valid x-valid, test
+    x-test, and ori-test as "valtest". NAS-Bench-360's files evaluate on one held-out set only,
+    stored as ori-test (precompute/*/benchmark/main-tss.py: ValLoaders = {"ori-test": valid_loader};
+    tss-collect.py sizes it as the test set, "darcyflow-test": 100, "ninapro-test": 659), and
+    NAS-Bench-360's search scripts report its `valtest-loss` as the final score; so where a file has
+    no x-test, ori-test fills test_metric, and without x-valid val_metric stays NaN (the protocol's
+    val_set says so: null).
+    """
+    check_dataset(task)
+    metric, benchmark = DATASETS.get(task) or (cards.load("tasks", task)["metric"], "nb360")
+    val = "x-valid" if task == "cifar10-valid" or "x-valid" in eval_names else None
+    test = "x-test" if "x-test" in eval_names and task not in ("cifar10", "cifar10-valid") else "ori-test"
+    return NatsDataset(val, test, metric, benchmark)
 
 
 # ---- the restricted unpickler -----------------------------------------------------------------
@@ -373,15 +397,18 @@ def import_nats(source: str | os.PathLike, task: str, out: str | os.PathLike, hp
     """Write an nb360 table at `out` from a NATS-format source for one dataset and hp.
 
     `source` is a benchmark file (`NATS-tss-v1_0-*.pickle.pbz2`) or a fast-mode archive folder;
-    `task` a dataset inside it (see DATASETS); `hp` the training length key ("12", "200").
+    `task` a dataset inside it (see DATASETS, dataset_spec); `hp` the training length key ("12", "200").
     Seeds are those present in the file, epochs = hp; archs or seeds without a run stay missing.
     """
-    spec, hp, out = dataset_spec(task), str(hp), Path(out)
+    check_dataset(task)
+    hp, out = str(hp), Path(out)
     if out.exists() and not overwrite:  # fail before the long read; `create` checks again
         raise FileExistsError(f"{out}: a table is already there; choose another path or replace it (overwrite=True, --overwrite)")
     data, origin = read_nats(source, progress)
     check_meta_archs(data["meta_archs"], origin["source"])
     runs = collect_runs(data, hp, task, origin["source"])
+    spec = dataset_spec(task, {name for by_seed in runs.values() for run in by_seed.values()
+                               for name in run.get("eval_names", ())})
     first = next(iter(runs[min(runs)].values()))  # C and N are the same for every run
     seeds = sorted({seed for by_seed in runs.values() for seed in by_seed})
     protocol = {
