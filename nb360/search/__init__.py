@@ -24,6 +24,9 @@ SEARCHERS: dict[str, str] = {
     "zc-ls": "warm_start:ZeroCostLocalSearch",
     # predictor-based
     "bananas": "bananas:Bananas",
+    # Optuna's samplers through its ask/tell (nb360.compat.optuna; needs optuna)
+    "optuna-tpe": "nb360.compat.optuna:OptunaTPE",
+    "optuna-nsga2": "nb360.compat.optuna:OptunaNSGA2",
 }
 
 Algo = str | Callable[..., Searcher]  # a registered name, or a Searcher class (or factory)

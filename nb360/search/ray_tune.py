@@ -50,13 +50,11 @@ from nb360.search.base import Searcher, Trial
 from nb360.search.report import best_archs, plot_regret
 from nb360.search.runner import COLUMNS, algo_name, proxy_column, search_rngs
 from nb360.search.space import index_of
-from nb360.spaces.nb201 import EDGES, OPS, Arch, ArchLike
+from nb360.spaces.nb201 import EDGE_KEYS, OPS, Arch, ArchLike
 
 if TYPE_CHECKING:  # torch is imported by the trials that train, not by this module
     from nb360.data.task import Task
 
-# Config keys of the six edges, in NB201's string order: "edge_<to>_<from>" between cell nodes.
-EDGE_KEYS: tuple[str, ...] = tuple(f"edge_{to}_{source}" for to, source in EDGES)
 # Config key of a multi-fidelity searcher's budget: the epochs this trial trains for.
 EPOCHS_KEY = "epochs"
 # What trials report and every searcher minimises: the validation error (never the test score).

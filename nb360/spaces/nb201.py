@@ -24,6 +24,8 @@ from nb360 import cards
 _CARD = cards.load("search_spaces", "nb201")
 OPS: tuple[str, ...] = tuple(_CARD["operations"])
 EDGES: tuple[tuple[int, int], ...] = tuple((int(t), int(f)) for t, f in _CARD["edges"])
+# The six edges as parameters of config-based optimizers (Ray Tune, Optuna), in string order.
+EDGE_KEYS: tuple[str, ...] = tuple(f"edge_{to}_{source}" for to, source in EDGES)
 NUM_NODES: int = int(_CARD["nodes"])
 NUM_EDGES = len(EDGES)
 NUM_OPS = len(OPS)
