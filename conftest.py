@@ -14,6 +14,7 @@ DIR (a new output folder per command), TABLE (a shipped table).
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shlex
@@ -24,6 +25,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+import pytest
 from sybil import Sybil
 from sybil.parsers.markdown import CodeBlockParser
 
@@ -45,6 +47,27 @@ CI_SIZE = [
     (r"\btrials=40, epochs=\d+", "trials=2, epochs=1, resolution=15, C=2, N=1"),
 ]
 PLACEHOLDERS = {"TABLE": "nb201-darcyflow-mini"}
+# Modules of nb360's optional extras that pages and tests use: name in code -> (extra, module to import)
+EXTRAS = {"syne_tune": ("syne-tune", "syne_tune.blackbox_repository.blackbox_tabular")}
+
+
+def install_extra(extra: str, module: str):
+    """`module`, its extra installed first (as pyproject.toml lists it) if it is missing: CI installs
+    nb360[test] only, and the heavy extras install when a test or a page needs them."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        import tomllib
+
+        requirements = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][extra]
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *requirements], check=True)
+        importlib.invalidate_caches()
+        return importlib.import_module(module)
+
+
+@pytest.fixture(scope="session")
+def syne_tune():
+    return install_extra(*EXTRAS["syne_tune"])
 
 
 def ci_sized(code: str) -> str:
@@ -108,6 +131,9 @@ def run_python(example) -> None:
     """The block compiled as written, then run CI-sized in the page's namespace (line numbers kept)."""
     text = str(example.parsed)
     compile(text, str(example.path), "exec")
+    for name, (extra, module) in EXTRAS.items():
+        if re.search(rf"^\s*(from|import) {name}\b", text, flags=re.MULTILINE):
+            install_extra(extra, module)
     source = "\n" * (example.line + example.parsed.line_offset) + ci_sized(text)
     exec(compile(source, str(example.path), "exec"), example.namespace)
     example.namespace.pop("__builtins__", None)

@@ -1,4 +1,6 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "table"))  # nats_fixture, shared with the table tests
+# nats_fixture and synthetic_table, shared with the table and search tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "table"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "search"))
