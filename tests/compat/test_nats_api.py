@@ -182,3 +182,50 @@ def test_what_a_table_does_not_hold_is_a_clear_error(pairs):
             getattr(ours, name)
     with pytest.raises(ValueError, match="topology space"):
         create(ours.table, "sss")
+
+
+def regularized_evolution(api, dataset, hp, time_budget, population_size=10, sample_size=3):
+    """Aging evolution written against NATS-Bench's API alone, with the calls of NATS-Bench's
+    algorithm scripts (reset_time, random, api[i], simulate_train_eval, used_time)."""
+    ops = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    api.reset_time()
+    population, history = [], []
+    while api.used_time < time_budget:
+        if len(population) < population_size:
+            arch = api[api.random()]
+        else:
+            parent = max(random.sample(population, sample_size), key=lambda member: member[1])[0]
+            edges = parent.split("+")
+            node = random.randrange(3)
+            tokens = edges[node].strip("|").split("|")
+            k = random.randrange(len(tokens))
+            op, source = tokens[k].split("~")
+            tokens[k] = f"{random.choice([o for o in ops if o != op])}~{source}"
+            edges[node] = "|" + "|".join(tokens) + "|"
+            arch = "+".join(edges)
+        accuracy, latency, time_cost, total = api.simulate_train_eval(arch, dataset, hp=hp)
+        population.append((arch, accuracy))
+        history.append((arch, accuracy, time_cost, total))
+        if len(population) > population_size:
+            population.pop(0)
+    return history
+
+
+def test_a_nats_bench_search_script_runs_the_same_on_both(nats_bench, tmp_path):
+    """The same seed gives the same trajectory on nb360's API over a table and on NATS-Bench's own API
+    over that table exported (every cell trained, a dataset NATS-Bench's simulate_train_eval takes)."""
+    from nb360.table.nats_export import export_nats
+
+    source = write_nats_file(synthetic_nats(range(NUM_ARCHS), ("cifar100",), (777, 888), 4, "4", seed=9),
+                             tmp_path / "full.pickle.pbz2")
+    table = import_nats(source, "cifar100", tmp_path / "full.h5", hp="4", progress=False)
+    exported = export_nats(table, tmp_path / "exported.pickle.pbz2", progress=False)
+    trajectories = []
+    for api in (create(table, "tss"), nats_bench.create(str(exported), "tss", fast_mode=False, verbose=False)):
+        random.seed(0)
+        trajectories.append(regularized_evolution(api, "cifar100", "4", time_budget=2000))
+    ours, theirs = trajectories
+    assert len(ours) == len(theirs) > 50
+    for mine, reference in zip(ours, theirs):
+        assert mine[0] == reference[0]
+        assert mine[1:] == pytest.approx(reference[1:], rel=1e-6)
