@@ -73,8 +73,9 @@ class NATStopology:
         self._hps = [own_hp] + [str(h) for h in hps if str(h) != own_hp]
         self._accuracy = ACCURACY[self.table.metric][0]  # a table's metric -> NATS-Bench's accuracy
         self._has_loss = self.table.metric == "relative_l2"  # NAS-Bench-360's Darcy loss is the metric
-        self._finished = np.isfinite(self.table.at_epoch("train_loss"))  # (A, S): runs with a last epoch
-        self.evaluated_indexes: set[int] = set(np.flatnonzero(self._finished.any(axis=1)).tolist())
+        finished = np.isfinite(self.table.at_epoch("train_loss"))  # (A, S): runs with a last epoch
+        self._seeds_done: list[list[int]] = [[self.table.seeds[c] for c in np.flatnonzero(row)] for row in finished]
+        self.evaluated_indexes: set[int] = set(np.flatnonzero(finished.any(axis=1)).tolist())
         # Which get_more_info prefix each curve fills, and which set names find_best reads it by:
         # as NATS-Bench names the sets an imported file had; a built table has validation and test.
         val_set, test_set = protocol.get("val_set", "x-valid"), protocol.get("test_set", "x-test")
@@ -251,9 +252,11 @@ class NATStopology:
 
     def _seed(self, index: int, is_random: bool | int) -> int | None:
         """The seed `is_random` asks for (None: the mean over seeds), as ArchResults.get_metrics."""
-        seeds = [s for s, done in zip(self.table.seeds, self._finished[index]) if done]
-        if isinstance(is_random, bool):
-            return random.choice(seeds) if is_random else None
+        if is_random is False:
+            return None
+        seeds = self._seeds_done[index]
+        if is_random is True:
+            return random.choice(seeds)
         if is_random not in seeds:
             raise ValueError(f"can not find random seed ({is_random}) from {seeds}")
         return int(is_random)

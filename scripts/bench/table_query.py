@@ -8,7 +8,9 @@ each contender in a fresh process: load time (`nats_bench.create(..., 'tss', fas
 vs `Benchmark.load`), the time of `--queries` random queries of the final test score
 (`get_more_info(i, dataset, hp=hp, is_random=False)` vs `Benchmark.query(i)`, both the mean over
 seeds), peak resident memory above the process's footprint before loading, and, for nb360, the
-time to build `Benchmark.df`. Needs `pip install nats_bench`. About three minutes on two cores.
+time to build `Benchmark.df`; and NATS-Bench's own calls on nb360's NATS-Bench API over the table
+(`nb360.compat.nats`), against NATS-Bench's. Needs `pip install nats_bench`. About three minutes
+on two cores.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ CONTENDERS = {
     "nats-file": "NATS-Bench fast_mode=False",
     "nats-archive": "NATS-Bench fast_mode=True",
     "nb360": "nb360 Benchmark",
+    "nb360-nats": "nb360 NATS-Bench API",
 }
 
 
@@ -61,11 +64,17 @@ def measure(kind: str, path: str, dataset: str, hp: str, queries: int, seed: int
 
         def score(b, i):
             return b.query(i)["test_metric"]
-    else:
-        import nats_bench
+    else:  # NATS-Bench's calls, on NATS-Bench's API or on nb360's over the imported table
+        if kind == "nb360-nats":
+            from nb360.compat.nats import create
 
-        def load():
-            return nats_bench.create(path, "tss", fast_mode=kind == "nats-archive", verbose=False)
+            def load():
+                return create(path, "tss")
+        else:
+            import nats_bench
+
+            def load():
+                return nats_bench.create(path, "tss", fast_mode=kind == "nats-archive", verbose=False)
 
         def score(api, i):
             return (100.0 - api.get_more_info(i, dataset, hp=hp, is_random=False)["test-accuracy"]) / 100.0
@@ -122,7 +131,11 @@ def report(results: dict[str, dict], import_s: float, table: Path, args: argpars
               f"{total:>9.3f} {r['peak_mb']:>8.1f} {r['load_s'] / nb['load_s']:>6.1f}x "
               f"{r['query_s'] / nb['query_s']:>7.1f}x {total / nb_total:>8.1f}x "
               f"{r['peak_mb'] / max(nb['peak_mb'], 1e-9):>8.1f}x")
-    print(f"\nBenchmark.df ({nb['df_rows']} rows): {nb['df_s']:.3f} s")
+    compat, nats = results["nb360-nats"], results["nats-file"]
+    print(f"\nNATS-Bench's get_more_info on nb360's API against NATS-Bench's own (fast_mode=False): "
+          f"{nats['query_s'] / compat['query_s']:.1f}x per query, {nats['load_s'] / compat['load_s']:.1f}x load, "
+          f"{nats['peak_mb'] / max(compat['peak_mb'], 1e-9):.1f}x less memory")
+    print(f"Benchmark.df ({nb['df_rows']} rows): {nb['df_s']:.3f} s")
     sums = {kind: r["checksum"] for kind, r in results.items()}
     agree = np.allclose(list(sums.values()), sums["nb360"], rtol=1e-5)
     print(f"same answers (sum of the {args.queries} scores): {agree} {sums}")
@@ -146,7 +159,7 @@ def main() -> None:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         file, archive, table, import_s = write_sources(workdir, args)
-        paths = {"nats-file": file, "nats-archive": archive, "nb360": table}
+        paths = {"nats-file": file, "nats-archive": archive, "nb360": table, "nb360-nats": table}
         results = {kind: run_contender(kind, paths[kind], args) for kind in CONTENDERS}
         report(results, import_s, table, args)
 
