@@ -64,13 +64,24 @@ positive, non_negative = int_at_least(1), int_at_least(0)
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def seed_count(text: str) -> int:
@@ -167,6 +178,10 @@ FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     "test_size": (("--test-size",), dict(type=positive, default=None,
                                          help="test samples, for tasks that take it (darcyflow: taken from smooth2; "
                                               "default: NAS-Bench-360's 100)")),
+    "gpus_per_run": (("--gpus-per-run",), dict(type=non_negative_float, default=None,
+                                               help="GPUs each run takes on Ray; a fraction lets runs share a GPU "
+                                                    "(0.25: four runs per GPU; default: 1 where CUDA is available, "
+                                                    "else 0)")),
     "test_every": (("--test-every",), dict(type=positive, default=1,
                                            help="score the test split every K epochs and after the last (the others "
                                                 "store NaN; validation is scored every epoch)")),

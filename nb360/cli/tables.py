@@ -109,7 +109,7 @@ def cmd_precompute(args: argparse.Namespace) -> None:
             task=args.task, out=args.out, epochs=args.epochs, seeds=range(args.seed, args.seed + args.seeds),
             archs=arch_selection(args), C=args.C, N=args.N, batch_size=args.batch_size, lr=args.lr,
             resolution=args.resolution, data_root=args.data_root, address=args.address, num_cpus=args.num_cpus,
-            test_size=args.test_size, test_every=args.test_every,
+            test_size=args.test_size, test_every=args.test_every, num_gpus_per_task=args.gpus_per_run,
         )
     except KeyboardInterrupt:
         raise Interrupted(f"every finished run is kept in {args.out}; rerun the same command to resume") from None
@@ -169,7 +169,7 @@ def register(sub) -> None:
     p = sub.add_parser("precompute", help="train architectures of the space on a task (on Ray) into a table; resumable")
     p.add_argument("--space", default="nb201", help="search space")
     options.add(p, "task", "epochs", "seed", "seeds", "archs", "classes", "C", "N", "batch_size", "lr", "resolution",
-                "test_size", "test_every", "address", "num_cpus", "data_root", "out",
+                "test_size", "test_every", "gpus_per_run", "address", "num_cpus", "data_root", "out",
                 epochs={"required": True}, out={"required": True, "help": "the .h5 table (resumed if it exists)"})
     p.set_defaults(func=cmd_precompute)
 

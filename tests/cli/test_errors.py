@@ -111,3 +111,12 @@ def test_algorithms_are_listed_where_they_are_chosen(cli):
 
     text = " ".join(cli("search", "--help").stdout.split())
     assert all(name in text for name in SEARCHERS) and "(default: rs,re)" in text
+
+
+def test_gpus_per_run_takes_fractions_and_refuses_negatives():
+    parser = build_parser()
+    args = ["precompute", "--epochs", "1", "--out", "x.h5"]
+    assert parser.parse_args(args).gpus_per_run is None  # precompute decides: 1 with CUDA, else 0
+    assert parser.parse_args([*args, "--gpus-per-run", "0.25"]).gpus_per_run == 0.25
+    with pytest.raises(SystemExit):
+        parser.parse_args([*args, "--gpus-per-run", "-1"])
