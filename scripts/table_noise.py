@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nb360.table.compare import spearman_brown, spearman_interval
+
 # (kind, epoch multiple of the protocol's, init seed, batch-order seed), in the order they run:
 # every class gets the cheap, most informative runs before any class gets the long ones.
 PLAN = [("seeds", 1, s, s) for s in range(4)] + [("cross", 1, 0, 1), ("cross", 1, 1, 0)] + [
@@ -169,9 +171,9 @@ def _better_half(scores: np.ndarray) -> np.ndarray:
 
 
 def _interval(r: float, n: int) -> str:
-    """A Spearman correlation with its approximate 95% interval (Fisher z, standard error 1.06 / sqrt(n - 3))."""
-    half = 1.96 * 1.06 / np.sqrt(n - 3)
-    return f"{r:.3f} [{np.tanh(np.arctanh(r) - half):.2f}, {np.tanh(np.arctanh(r) + half):.2f}]"
+    """A Spearman correlation with its approximate 95% interval."""
+    low, high = spearman_interval(r, n)
+    return f"{r:.3f} [{low:.2f}, {high:.2f}]"
 
 
 def _agreement(a: np.ndarray, b: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
@@ -253,7 +255,7 @@ def report(folder: Path) -> list[str]:
         two = np.mean([_agreement(s[:, [0, 1]].mean(1), s[:, [2, 3]].mean(1), ref),
                        _agreement(s[:, [0, 2]].mean(1), s[:, [1, 3]].mean(1), ref)], axis=0)
         for k in (1, 2, 3, 4, 6, 8):
-            predicted = [k * r / (1 + (k - 1) * r) for r in one]
+            predicted = [spearman_brown(r, k) for r in one]
             measured = {1: one, 2: two}.get(k)
             cells = f"{measured[0]:.3f} | {measured[1]:.3f}" if measured is not None else " | "
             lines.append(f"| {n_test} | {k} | {cells} | {predicted[0]:.3f} | {predicted[1]:.3f} |")

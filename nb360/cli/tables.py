@@ -63,11 +63,26 @@ def cmd_info(args: argparse.Namespace) -> None:
             ("runs", f"{c['done']}/{c['runs']} done, {c['failed']} failed; "
                      f"{c['archs_with_a_run']}/15625 archs have a finished run"),
             ("runs per seed", ", ".join(f"seed {s}: {n}/15625" for s, n in c["done_per_seed"].items())),
+            ("seed agreement", seed_agreement(b)),
             ("proxies", ", ".join(f"{name.removeprefix('proxy_')} {int(b.df[name].notna().sum())}/15625"
                                   for name in b.df.columns if name.startswith("proxy_")) or "none (nb360 proxies --table T)")]
     rows += [("failed", f"arch {index} seed {seed}: {error}") for index, seed, error in b.failures()[:10]]
     for key, value in rows:
         print(f"{key:<17} {value}")
+
+
+def seed_agreement(b) -> str:
+    """How much of the final test ranking is signal (`compare.seed_reliability`), in a line."""
+    from nb360.table.compare import seed_reliability
+
+    rows = b.class_rows()
+    r = seed_reliability(b.at_epoch("test_metric")[rows[rows >= 0]])
+    if r is None:
+        return "not measurable: fewer than two seeds with four classes run by both"
+    return (f"final test, {r['classes']:,} iso classes with all {r['seeds']} seeds: Spearman between seeds "
+            f"{r['agreement']:.3f} [{r['interval'][0]:.2f}, {r['interval'][1]:.2f}], reliability of their mean "
+            f"(Spearman-Brown) {r['reliability']:.3f}; better half {r['better_half_agreement']:.3f}, "
+            f"reliability {r['better_half_reliability']:.3f}")
 
 
 def build_jobs(builds: list[dict]) -> str:

@@ -38,3 +38,45 @@ def agreement(low: np.ndarray, high: np.ndarray, top: float = 0.1) -> dict:
         "top_overlap": len(best_low & best_high) / k,
         "regret_of_pick": float(high[int(np.argmin(low))] - high.min()),
     }
+
+
+def spearman_interval(r: float, n: int) -> tuple[float, float]:
+    """Approximate 95% interval of a Spearman correlation over `n` pairs (Fisher z with the standard
+    error 1.06 / sqrt(n - 3) of Fieller, Hartley and Pearson)."""
+    if n < 4 or not np.isfinite(r) or abs(r) >= 1:
+        return (float("nan"), float("nan"))
+    half = 1.96 * 1.06 / np.sqrt(n - 3)
+    return float(np.tanh(np.arctanh(r) - half)), float(np.tanh(np.arctanh(r) + half))
+
+
+def spearman_brown(r: float, factor: float = 2.0) -> float:
+    """The reliability of a score averaged over `factor` times as many seeds, from the agreement `r`
+    of two independent measurements (Spearman-Brown prophecy)."""
+    return factor * r / (1 + (factor - 1) * r)
+
+
+def seed_reliability(per_seed: np.ndarray) -> dict | None:
+    """How much a table's ranking is signal rather than seed noise, from per-seed final scores
+    `per_seed` (classes x seeds, NaN where a run is missing; one row per iso class).
+
+    Over the classes with a run of every seed: `agreement`, the Spearman correlation between two
+    seeds (the mean over pairs of seeds), with its 95% interval; `reliability`, the Spearman-Brown
+    estimate from it for the mean over all the seeds, the score the table reports (for two seeds,
+    the split-half reliability). The `better_half_` figures are the same over the classes at or
+    below the median of that mean, where searches end; choosing them by the compared seeds
+    themselves biases the agreement low, so they are conservative. None with fewer than two seeds
+    or four such classes."""
+    per_seed = np.asarray(per_seed, dtype=float)
+    complete = per_seed[np.isfinite(per_seed).all(axis=1)]
+    seeds = per_seed.shape[1]
+    if seeds < 2 or len(complete) < 4:
+        return None
+    mean = complete.mean(axis=1)
+    out: dict = {"seeds": seeds}
+    for name, rows in (("", np.ones(len(complete), dtype=bool)), ("better_half_", mean <= np.median(mean))):
+        pairs = [(i, j) for i in range(seeds) for j in range(i + 1, seeds)]
+        r = float(np.mean([stats.spearmanr(complete[rows, i], complete[rows, j]).statistic for i, j in pairs]))
+        n = int(rows.sum())
+        out.update({f"{name}classes": n, f"{name}agreement": r, f"{name}interval": spearman_interval(r, n),
+                    f"{name}reliability": spearman_brown(r, seeds)})
+    return out

@@ -1,4 +1,5 @@
 import json
+import re
 import sys
 
 import numpy as np
@@ -131,6 +132,7 @@ def test_query_and_table_info(cli, tmp_path):
     assert "runs per seed     seed 0: 30/15625" in info.stdout
     assert "proxies           snip 12/15625" in info.stdout
     assert "build jobs        none logged" in info.stdout
+    assert "seed agreement    not measurable: fewer than two seeds" in info.stdout  # a one-seed table
 
     for args, expected in [(("query", str(table)), "--top K"), (("query", "nosuch", "1"), "unknown table 'nosuch'"),
                            (("query", str(table), "1", "--epoch", "3"), "epoch must be in 1..2"),
@@ -268,3 +270,10 @@ def test_hypotheses_answers_one_question_and_reports_bad_input(cli, tmp_path):
                            (("ranks",), "invalid choice")]:
         bad = cli("hypotheses", *args, "--out", str(tmp_path / "bad"))
         assert bad.returncode == 2 and expected in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_table_info_says_how_much_of_the_ranking_is_signal(cli):
+    info = cli("table", "info", "nb201-darcyflow-mini")
+    line = next(line for line in info.stdout.splitlines() if line.startswith("seed agreement"))
+    assert re.search(r"final test, [\d,]+ iso classes with all 2 seeds: Spearman between seeds 0\.\d+ \[0\.\d+, 0\.\d+\], "
+                     r"reliability of their mean \(Spearman-Brown\) 0\.\d+; better half -?0\.\d+", line), line

@@ -35,3 +35,24 @@ def test_too_few_common_rows_or_mismatched_shapes_are_refused():
         agreement(np.array([1.0, np.nan, 2.0]), np.array([1.0, 2.0, np.nan]))
     with pytest.raises(ValueError, match="same shape"):
         agreement(np.zeros(3), np.zeros(4))
+
+
+def test_seed_reliability_measures_signal_against_seed_noise():
+    from nb360.table.compare import seed_reliability, spearman_brown
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=3000)
+    exact = seed_reliability(np.repeat(truth[:, None], 2, axis=1))
+    assert exact["agreement"] == pytest.approx(1) and exact["reliability"] == pytest.approx(1)
+    noise = seed_reliability(rng.normal(size=(3000, 2)))
+    assert abs(noise["agreement"]) < 0.06 and noise["interval"][0] < 0 < noise["interval"][1]
+    # signal variance 1, noise variance 1 per seed: Pearson 0.5 between seeds, Spearman about 0.48
+    noisy = truth[:, None] + rng.normal(size=(3000, 4))
+    two, four = seed_reliability(noisy[:, :2]), seed_reliability(noisy)
+    assert 0.42 < two["agreement"] < 0.54 and 0.42 < four["agreement"] < 0.54
+    assert four["reliability"] == pytest.approx(spearman_brown(four["agreement"], 4))
+    assert four["reliability"] > two["reliability"] > two["agreement"]
+    assert two["better_half_classes"] == 1500 and two["better_half_agreement"] < two["agreement"]
+    noisy[:10, 1] = np.nan  # classes missing a seed are left out
+    assert seed_reliability(noisy[:, :2])["classes"] == 2990
+    assert seed_reliability(noisy[:, :1]) is None and seed_reliability(noisy[:3, :2]) is None
