@@ -25,11 +25,12 @@ def arch_selection(args: argparse.Namespace):
 
 
 def cmd_query(args: argparse.Namespace) -> None:
+    from nb360.table import pareto
     from nb360.table.benchmark import Benchmark
 
     b = Benchmark.load(args.table)
-    if args.arch is None and args.top is None:
-        raise ValueError("give an architecture (string or official index) or --top K")
+    if args.arch is None and args.top is None and args.pareto is None:
+        raise ValueError("give an architecture (string or official index), --top K or --pareto COSTS")
     if args.arch is not None:
         for key, value in b.query(args.arch, epoch=args.epoch, seed=args.seed).items():
             # curves are stored as float32: 7 significant digits say all there is
@@ -37,14 +38,23 @@ def cmd_query(args: argparse.Namespace) -> None:
         return
     if args.by not in b.df.columns:
         raise ValueError(f"--by {args.by!r} is not a column; columns: {', '.join(b.df.columns)}")
+    constraints = dict(pareto.parse_constraint(text) for text in args.constraint or ())
+    within = f" within {', '.join(args.constraint)}" if constraints else ""
+    if args.pareto is not None:
+        objectives = [args.by, *(c.strip() for c in args.pareto.split(",") if c.strip())]
+        front = b.pareto(objectives, constraints)
+        print(f"{b.task}: the Pareto front of {', '.join(objectives)} (all lower is better), {len(front)} of "
+              f"{int((b.class_rows() >= 0).sum()):,} iso classes{within}")
+        print(front[["arch", *objectives, "iso_members"]].to_string())
+        return
     df = b.df.assign(iso_members=b.df.groupby("iso_class")["arch"].transform("size"))
-    scored = df[df[args.by].notna()]
+    scored = df[df[args.by].notna() & pareto.allowed(df, constraints)]
     ranked = scored.sort_values(args.by, kind="stable")
     if not args.members:  # members of an iso class are one network: one row for the class, its best-ranked member
         ranked = ranked.drop_duplicates("iso_class")
     unit = "archs" if args.members else "iso classes"
     shown = ["arch", "val_metric", "test_metric", "train_seconds", "params", "flops", "iso_members"]
-    print(f"{b.task}: top {args.top} of {len(ranked):,} {unit} by {args.by} ({b.metric}, lower is better)")
+    print(f"{b.task}: top {args.top} of {len(ranked):,} {unit}{within} by {args.by} ({b.metric}, lower is better)")
     print(ranked.head(args.top)[shown].to_string())
 
 
@@ -148,7 +158,12 @@ def register(sub) -> None:
     p.add_argument("--epoch", type=options.positive, default=None, help="1-based epoch (default: the last)")
     options.add(p, "seed", seed={"default": None, "help": "one seed's run (default: the mean over seeds)"})
     p.add_argument("--top", type=options.positive, default=None, help="list the K best iso classes (default: not used)")
-    p.add_argument("--by", default="test_metric", help="column that --top sorts by")
+    p.add_argument("--by", default="test_metric", help="column that --top sorts by, and --pareto's error")
+    p.add_argument("--pareto", default=None, metavar="COSTS",
+                   help="list the Pareto front of --by and one or two costs, comma-separated: flops, params, "
+                        "latency_ms, train_seconds (one row per iso class; default: not used)")
+    p.add_argument("--constraint", action="append", default=None, metavar="COLUMN<=BOUND",
+                   help="with --top or --pareto: only cells within it, e.g. 'flops<=2e7'; repeatable (default: none)")
     p.add_argument("--members", action="store_true",
                    help="with --top: one row per cell, listing every member of an iso class (default: one per class)")
     p.set_defaults(func=cmd_query)

@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import Sequence
 from pathlib import Path
 
 import h5py
@@ -279,13 +280,28 @@ class Benchmark:
         values.flags.writeable = False
         return values
 
-    def best(self, metric: str = "test_metric") -> tuple[Arch, float]:
-        """The cell with the lowest final `metric` (mean over seeds) and that value."""
+    def best(self, metric: str = "test_metric", constraints: dict[str, float] | None = None) -> tuple[Arch, float]:
+        """The cell with the lowest final `metric` (mean over seeds) and that value; with
+        `constraints` ({column: upper bound}, e.g. {"flops": 2e7}), among the cells within them."""
+        from nb360.table import pareto
+
         values = self.final(metric)
+        if constraints:
+            values = np.where(pareto.allowed(self.df, constraints), values, np.nan)
         if np.isnan(values).all():
-            raise ValueError(f"{self.path}: no finished run has a {metric}")
+            raise ValueError(f"{self.path}: no finished run has a {metric}"
+                             + (f" among the cells within {constraints}" if constraints else ""))
         i = int(np.nanargmin(values))
         return Arch.from_index(i), float(values[i])
+
+    def pareto(self, objectives: Sequence[str] = ("test_metric", "flops"),
+               constraints: dict[str, float] | None = None):
+        """The Pareto front of two or three objectives (columns of `df`, all lower is better) over
+        the iso classes within `constraints`: a DataFrame, one row per class on the front, sorted by
+        the first objective (`nb360.table.pareto`)."""
+        from nb360.table import pareto
+
+        return pareto.front(self, objectives, constraints)
 
     def regret(self, arch: ArchLike, metric: str = "test_metric") -> float:
         """How much worse `arch` is than the table's best cell on the final `metric` (>= 0)."""

@@ -1,0 +1,78 @@
+"""Error against cost in a table: Pareto fronts and constrained queries.
+
+Every objective is a column of `Benchmark.df` where lower is better: the errors (`val_metric` to
+search by, `test_metric` to report), `train_seconds`, and the costs `params`, `flops`, `latency_ms`.
+A front is computed over one row per iso class (members of a class are one network, and counting
+them would only repeat points); non-dominated sorting is moocore's. No torch.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nb360.table.benchmark import Benchmark
+
+OBJECTIVES = ("val_metric", "test_metric", "train_metric", "train_seconds", "params", "flops", "latency_ms")
+_CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*<=\s*([-+0-9.eE]+)\s*$")
+
+
+def check_objectives(objectives: Sequence[str]) -> list[str]:
+    objectives = list(objectives)
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if unknown or not 2 <= len(objectives) <= 3 or len(set(objectives)) != len(objectives):
+        raise ValueError(f"objectives {objectives}: give two or three different ones of {', '.join(OBJECTIVES)}"
+                         + (f" ({', '.join(unknown)} unknown)" if unknown else ""))
+    return objectives
+
+
+def parse_constraint(text: str) -> tuple[str, float]:
+    """'flops<=2e7' -> ("flops", 2e7): an upper bound on an objective (all are lower-is-better)."""
+    match = _CONSTRAINT.match(text)
+    if not match or match.group(1) not in OBJECTIVES:
+        raise ValueError(f"constraint {text!r}: expected COLUMN<=NUMBER with COLUMN one of {', '.join(OBJECTIVES)} "
+                         "(e.g. 'flops<=2e7')")
+    try:
+        return match.group(1), float(match.group(2))
+    except ValueError:
+        raise ValueError(f"constraint {text!r}: {match.group(2)!r} is not a number") from None
+
+
+def allowed(df: "pd.DataFrame", constraints: dict[str, float] | None) -> np.ndarray:
+    """(rows,) True where every constrained column is known and at most its bound."""
+    mask = np.ones(len(df), dtype=bool)
+    for column, bound in (constraints or {}).items():
+        if column not in OBJECTIVES:
+            raise ValueError(f"constraint on {column!r}: expected one of {', '.join(OBJECTIVES)}")
+        values = df[column].to_numpy(dtype=float)
+        mask &= np.isfinite(values) & (values <= bound)
+    return mask
+
+
+def front(bench: "Benchmark", objectives: Sequence[str] = ("test_metric", "flops"),
+          constraints: dict[str, float] | None = None) -> "pd.DataFrame":
+    """The Pareto front of `objectives` over the table's iso classes (one row each, its smallest
+    scored member) that meet `constraints`: the rows no other row beats on every objective, sorted
+    by the first objective, with `iso_members` (the class's size)."""
+    import moocore
+
+    objectives = check_objectives(objectives)
+    df = classes(bench)
+    df = df[allowed(df, constraints) & np.isfinite(df[objectives].to_numpy(dtype=float)).all(axis=1)]
+    if df.empty:
+        return df
+    keep = moocore.is_nondominated(df[objectives].to_numpy(dtype=float), keep_weakly=False)
+    return df[keep].sort_values(objectives[0], kind="stable")
+
+
+def classes(bench: "Benchmark") -> "pd.DataFrame":
+    """`Benchmark.df` restricted to one row per iso class with a final test score, with the class size."""
+    df = bench.df
+    rows = bench.class_rows()
+    sizes = df.groupby("iso_class")["arch"].transform("size")
+    return df.assign(iso_members=sizes).loc[rows[rows >= 0]]
