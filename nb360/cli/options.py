@@ -178,6 +178,10 @@ FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     "test_size": (("--test-size",), dict(type=positive, default=None,
                                          help="test samples, for tasks that take it (darcyflow: taken from smooth2; "
                                               "default: NAS-Bench-360's 100)")),
+    "constraint": (("--constraint",), dict(action="append", default=None, metavar="COLUMN<=BOUND",
+                                           help="only cells within it, e.g. 'flops<=2e7' (columns: errors, "
+                                                "train_seconds, params, flops, latency_ms); repeatable (default: "
+                                                "none)")),
     "gpus_per_run": (("--gpus-per-run",), dict(type=non_negative_float, default=None,
                                                help="GPUs each run takes on Ray; a fraction lets runs share a GPU "
                                                     "(0.25: four runs per GPU; default: 1 where CUDA is available, "
@@ -205,3 +209,10 @@ def add(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str, 
     for name in names:
         flags, kwargs = FLAGS[name]
         parser.add_argument(*flags, **{**kwargs, **overrides.get(name, {})})
+
+
+def constraints(texts: list[str] | None) -> dict[str, float]:
+    """--constraint values as {column: upper bound}."""
+    from nb360.table.pareto import parse_constraint
+
+    return dict(parse_constraint(text) for text in texts or ())

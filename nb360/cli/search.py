@@ -11,6 +11,8 @@ from nb360.cli import options
 from nb360.cli.errors import Interrupted
 
 SEARCH_SEEDS = {"table": 10, "ray": 1}  # default --seeds per backend
+FLAG_HELP_CONSTRAINT = ("constrained search, table backend: only cells within it count, e.g. 'flops<=2e7' "
+                        "(regret to the best cell within); repeatable (default: none)")
 
 
 def cmd_search(args: argparse.Namespace) -> None:
@@ -82,8 +84,10 @@ def search_table(args: argparse.Namespace) -> None:
         raise ValueError(f"{b.path}: no cell has a validation score (val_metric), which searches select by; "
                          "the table needs finished runs with a validation set")
     queries = args.budget if args.budget is not None or args.time_budget is not None else 100
+    constraints = options.constraints(args.constraint)
     settings = {"table": b.path.name, "table_sha256": manifest.sha256(b.path), "queries": queries,
-                "time_budget": args.time_budget, "proxy": args.proxy, "unscored": args.unscored}
+                "time_budget": args.time_budget, "proxy": args.proxy, "unscored": args.unscored,
+                "constraints": constraints}
     folder = SearchFolder(args.out, settings, args.overwrite)
     previous = folder.finished()
     seeds = range(args.seed, args.seed + args.seeds)
@@ -95,7 +99,8 @@ def search_table(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     try:
         run_many(b, args.algo, seeds, queries=queries, time_budget=args.time_budget, proxy=args.proxy,
-                 workers=args.workers, unscored=args.unscored, done=done, on_search=folder.add)
+                 workers=args.workers, unscored=args.unscored, done=done, on_search=folder.add,
+                 constraints=constraints)
     except KeyboardInterrupt:
         kept = folder.finished().groupby(["algo", "seed"]).ngroups
         raise Interrupted(f"{kept} finished searches are kept in {folder.trials}; rerun the same command to "
@@ -107,8 +112,9 @@ def search_table(args: argparse.Namespace) -> None:
                           ([f"{args.time_budget:g} simulated s"] if args.time_budget else []))
     paths = write_outputs(trials, args.out, title=f"{b.task} ({b.path.name}): {budget}, "
                                                  f"{trials.groupby('algo')['seed'].nunique().max()} seeds",
-                          val_pick=validation_pick_regret(b))
-    print(f"{b.task}: {len(asked):,} queries ({len(todo)} searches run now, in {seconds:.1f} s); final test regret "
+                          val_pick=None if constraints else validation_pick_regret(b))
+    within = f" within {', '.join(args.constraint)} (regret to the best cell within)" if constraints else ""
+    print(f"{b.task}: {len(asked):,} queries{within} ({len(todo)} searches run now, in {seconds:.1f} s); final test regret "
           f"over seeds {seeds.start}..{seeds.stop - 1} ({b.metric}, lower is better)")
     print("\n".join(summary_lines(asked)))
     for path in paths.values():
@@ -124,6 +130,8 @@ def search_ray(args: argparse.Namespace) -> None:
         raise ValueError("--workers is the table backend's; Ray runs trials in parallel by itself (--num-cpus)")
     if args.unscored != "fail":
         raise ValueError("--unscored is the table backend's (the in-process runner)")
+    if args.constraint:
+        raise ValueError("--constraint is the table backend's (the in-process runner)")
     common = dict(algos=args.algo, seeds=range(args.seed, args.seed + args.seeds), trials=args.budget or 100,
                   scheduler=args.scheduler, address=args.address, num_cpus=args.num_cpus,
                   max_failures=args.max_failures, storage=Path(args.out).resolve() / "tune")
@@ -215,7 +223,9 @@ def register(sub) -> None:
                         "cost real time, as BANANAS's do")
     p.add_argument("--unscored", choices=("fail", "skip"), default="fail",
                    help="a cell the table has no run of (a partial table): a query told as a failure, or skip: no "
-                        "query, nothing told, the searcher asked again (not for sh, hb)")
+                        "query, nothing told, the searcher asked again (not for sh, hb); a cell outside "
+                        "--constraint likewise, at no simulated time")
+    options.add(p, "constraint", constraint={"help": FLAG_HELP_CONSTRAINT})
     options.add(p, "out", "overwrite", out={"required": True, "help": "output folder; searches already in it are "
                                                                        "kept and the rest run (table backend)"},
                 overwrite={"help": "replace the searches in --out instead of resuming them"})

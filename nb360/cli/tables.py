@@ -38,7 +38,7 @@ def cmd_query(args: argparse.Namespace) -> None:
         return
     if args.by not in b.df.columns:
         raise ValueError(f"--by {args.by!r} is not a column; columns: {', '.join(b.df.columns)}")
-    constraints = dict(pareto.parse_constraint(text) for text in args.constraint or ())
+    constraints = options.constraints(args.constraint)
     within = f" within {', '.join(args.constraint)}" if constraints else ""
     if args.pareto is not None:
         objectives = [args.by, *(c.strip() for c in args.pareto.split(",") if c.strip())]
@@ -162,8 +162,7 @@ def register(sub) -> None:
     p.add_argument("--pareto", default=None, metavar="COSTS",
                    help="list the Pareto front of --by and one or two costs, comma-separated: flops, params, "
                         "latency_ms, train_seconds (one row per iso class; default: not used)")
-    p.add_argument("--constraint", action="append", default=None, metavar="COLUMN<=BOUND",
-                   help="with --top or --pareto: only cells within it, e.g. 'flops<=2e7'; repeatable (default: none)")
+    options.add(p, "constraint")
     p.add_argument("--members", action="store_true",
                    help="with --top: one row per cell, listing every member of an iso class (default: one per class)")
     p.set_defaults(func=cmd_query)

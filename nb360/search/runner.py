@@ -52,14 +52,26 @@ _NAN = float("nan")
 
 class TabularSimulator:
     """A table prepared for simulation: for every epoch asked so far, each arch's finished runs as
-    (validation score, training seconds) pairs, and each arch's final test score."""
+    (validation score, training seconds) pairs, and each arch's final test score.
 
-    def __init__(self, benchmark: Benchmark):
+    With `constraints` ({column: upper bound}, e.g. {"flops": 2e7}; `nb360.table.pareto`), a
+    constrained search: a cell outside them is one the search may not deploy, so it has no run to
+    draw (an ask of it is a failure or skipped, as `unscored` says, and costs no time: its costs are
+    known before training), it can never be the incumbent, and regret is measured against the best
+    cell within them."""
+
+    def __init__(self, benchmark: Benchmark, constraints: dict[str, float] | None = None):
+        from nb360.table import pareto
+
         self.benchmark = benchmark
         self.epochs = benchmark.epochs
-        test = benchmark.final("test_metric")
+        self.constraints = dict(constraints or {})
+        self._allowed = pareto.allowed(benchmark.df, self.constraints)
+        test = np.where(self._allowed, benchmark.final("test_metric"), np.nan)
         if not np.isfinite(test).any():
-            raise ValueError(f"{benchmark.path}: no finished run has a test score; regret cannot be measured")
+            raise ValueError(f"{benchmark.path}: no finished run has a test score"
+                             + (f" among the cells within {self.constraints}" if self.constraints else "")
+                             + "; regret cannot be measured")
         self.test: list[float] = test.tolist()
         self.best_test = float(np.nanmin(test))
         self._runs: dict[int, list[list[tuple[float, float]]]] = {}
@@ -71,7 +83,8 @@ class TabularSimulator:
                 raise ValueError(f"a trial asked for {epochs} epochs; the table {self.benchmark.path} has 1..{self.epochs}")
             val = self.benchmark.at_epoch("val_metric", epochs).tolist()
             seconds = np.nan_to_num(self.benchmark.at_epoch("train_seconds", epochs), nan=0.0).tolist()
-            self._runs[epochs] = [[(v, s) for v, s in zip(vs, ss) if v == v] for vs, ss in zip(val, seconds)]
+            self._runs[epochs] = [[(v, s) for v, s in zip(vs, ss) if v == v] if ok else []
+                                  for vs, ss, ok in zip(val, seconds, self._allowed.tolist())]
         return self._runs[epochs]
 
 
@@ -181,12 +194,13 @@ def proxy_column(benchmark: Benchmark, name: str) -> np.ndarray:
 
 def run_search(benchmark: Benchmark, algo: Algo, seed: int, queries: int | None = None,
                time_budget: float | None = None, proxy: str | np.ndarray | Callable | None = None,
-               sim: TabularSimulator | None = None, unscored: str = "fail", **options) -> Trace:
+               sim: TabularSimulator | None = None, unscored: str = "fail",
+               constraints: dict[str, float] | None = None, **options) -> Trace:
     """Run `algo` (a registered name such as "re", or a Searcher class) for one seed. `proxy` (a
     table column name, an array or a function) is given to the algorithms that take one (zc-re,
-    zc-ls); `unscored`: see `UNSCORED`; `options` go to the algorithm's constructor (e.g.
-    population_size=50)."""
-    sim = sim or TabularSimulator(benchmark)
+    zc-ls); `unscored`: see `UNSCORED`; `constraints`: see `TabularSimulator` (or give a `sim` made
+    with them); `options` go to the algorithm's constructor (e.g. population_size=50)."""
+    sim = sim or TabularSimulator(benchmark, constraints)
     searcher_rng, sim_rng = search_rngs(seed)
     context = dict(options, max_epochs=benchmark.epochs)
     if "proxy" in searcher_parameters(algo):
@@ -198,13 +212,16 @@ def run_search(benchmark: Benchmark, algo: Algo, seed: int, queries: int | None 
 def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], queries: int | None = None,
              time_budget: float | None = None, proxy: str | np.ndarray | Callable | None = None,
              progress: bool = True, workers: int = 1, unscored: str = "fail",
-             done: Collection[tuple[str, int]] = (), on_search: Callable | None = None):
+             done: Collection[tuple[str, int]] = (), on_search: Callable | None = None,
+             constraints: dict[str, float] | None = None):
     """Every algorithm for every seed: a DataFrame with the columns of `COLUMNS`, one row per query
     (`unscored`: see `UNSCORED`).
 
     `done` names (algorithm, seed) searches already made, which are left out (a resumed job);
     `on_search(frame)` receives each search's rows as soon as it finishes, in job order, so a
     caller can keep them before the rest are done.
+
+    `constraints` makes every search a constrained one (`TabularSimulator`).
 
     `workers` > 1 runs the searches in that many processes, each opening the table file once; the
     result is the same as with one (every search has its own seeds), only sooner where searches
@@ -226,7 +243,7 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
     done = {(str(algo), int(seed)) for algo, seed in done}
     jobs = [(algo, seed, queries, time_budget, unscored) for algo in algos for seed in seeds
             if (algo_name(algo), int(seed)) not in done]
-    with _searches(benchmark, proxy, max(1, min(workers, len(jobs)))) as search:
+    with _searches(benchmark, proxy, max(1, min(workers, len(jobs))), constraints) as search:
         for (algo, seed, *_), trace in tqdm(zip(jobs, search(jobs)), total=len(jobs), desc="search", unit="run",
                                               disable=not progress):
             frames.append(pd.DataFrame({
@@ -246,27 +263,27 @@ def algo_name(algo: Algo) -> str:
 
 
 @contextmanager
-def _searches(benchmark: Benchmark, proxy, workers: int):
+def _searches(benchmark: Benchmark, proxy, workers: int, constraints: dict[str, float] | None = None):
     """A function from (algo, seed, queries, time_budget, unscored) jobs to their traces, in job order: in
     this process, or in `workers` fresh ones (spawned: a forked copy of a process that has
     imported torch can hang)."""
     if workers == 1:
-        sim = TabularSimulator(benchmark)
+        sim = TabularSimulator(benchmark, constraints)
         yield lambda jobs: (run_search(benchmark, algo, seed, queries=q, time_budget=t, proxy=proxy, sim=sim,
                                        unscored=u) for algo, seed, q, t, u in jobs)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(str(benchmark.path), proxy)) as pool:
+                             initargs=(str(benchmark.path), proxy, constraints)) as pool:
         yield lambda jobs: pool.map(_worker_search, jobs)
 
 
 _WORKER: dict = {}  # a search process's table, simulator and proxy, set up once by `_start_worker`
 
 
-def _start_worker(path: str, proxy) -> None:
+def _start_worker(path: str, proxy, constraints: dict[str, float] | None) -> None:
     benchmark = Benchmark(Path(path))  # verified by the caller's `Benchmark.load`
-    _WORKER.update(benchmark=benchmark, sim=TabularSimulator(benchmark), proxy=proxy)
+    _WORKER.update(benchmark=benchmark, sim=TabularSimulator(benchmark, constraints), proxy=proxy)
 
 
 def _worker_search(job: tuple) -> Trace:

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -177,3 +178,37 @@ def test_skipping_is_refused_where_it_cannot_work(partial, monkeypatch):
     monkeypatch.setattr(runner, "MAX_SKIPS", 50)
     with pytest.raises(ValueError, match="asked 50 cells in a row that .* has no run of"):
         run(Stuck(), TabularSimulator(partial), np.random.default_rng(0), queries=5, unscored="skip")
+
+
+@pytest.mark.parametrize("unscored", ["fail", "skip"])
+def test_a_constrained_search_keeps_and_scores_only_cells_within(unscored):
+    """Cells outside the constraint have no run to draw: they cost no time, are never the incumbent,
+    and regret is measured against the best cell within (with "skip", they are no query at all)."""
+    bench = Benchmark.load("nb201-darcyflow-mini")
+    flops = bench.df["flops"].to_numpy()
+    bound = float(np.nanquantile(flops, 0.3))
+    best_within = bench.best("test_metric", {"flops": bound})[1]
+    for seed in range(3):
+        trace = run_search(bench, "re", seed, queries=80, constraints={"flops": bound}, unscored=unscored)
+        inside = flops[trace.index] <= bound
+        assert inside.all() if unscored == "skip" else (~inside).any()
+        assert np.isnan(np.asarray(trace.val)[~inside]).all()
+        assert np.all(np.diff(np.r_[0.0, trace.sim_seconds])[~inside] == 0)  # no time for a cell never trained
+        incumbent = int(np.asarray(trace.index)[np.nanargmin(trace.val)])
+        assert flops[incumbent] <= bound
+        assert trace.regret[-1] == pytest.approx(bench.final("test_metric")[incumbent] - best_within)
+    with pytest.raises(ValueError, match="among the cells within"):
+        run_search(bench, "rs", 0, queries=5, constraints={"flops": 0.0})
+
+
+def test_the_search_command_records_constraints_and_refuses_others(cli, tmp_path):
+    out = tmp_path / "constrained"
+    args = ["search", "--table", "nb201-darcyflow-mini", "--algo", "rs", "--budget", "20", "--seeds", "2",
+            "--out", str(out)]
+    first = cli(*args, "--constraint", "flops<=1.5e6")
+    assert first.returncode == 0 and "within flops<=1.5e6" in first.stdout, first.stderr
+    best = json.loads((out / "best.json").read_text())
+    table = Benchmark.load("nb201-darcyflow-mini").df
+    assert all(table.loc[run["index"], "flops"] <= 1.5e6 for runs in best.values() for run in runs.values())
+    other = cli(*args, "--constraint", "flops<=2e6")
+    assert other.returncode == 2 and "other settings" in other.stderr and "constraints" in other.stderr
