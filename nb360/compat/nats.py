@@ -47,8 +47,9 @@ NOT_OFFERED = ("query_meta_info_by_index", "query_by_index", "query_info_str_by_
 def create(table: Benchmark | str | os.PathLike, search_space: str = "tss", fast_mode: bool = False,
            verbose: bool = False, hps: Sequence[str | int] = ()) -> NATStopology:
     """The NATS-Bench topology API over `table` (a Benchmark, a shipped table's name or a path),
-    in the place of `nats_bench.create(file, search_space, fast_mode, verbose)`. `fast_mode` is
-    accepted for the same call to work and changes nothing: a table is read lazily anyway."""
+    in the place of `nats_bench.create(file, search_space, fast_mode, verbose)`. `fast_mode` and
+    `verbose` are accepted for the same call to work and change nothing: a table is read lazily
+    anyway, and the API prints nothing."""
     if search_space not in ("tss", "topology"):
         raise ValueError(f"search space {search_space!r}: nb360 tables hold NATS-Bench's topology space "
                          "('tss' or 'topology') only")
@@ -63,7 +64,7 @@ class NATStopology:
 
     def __init__(self, table: Benchmark | str | os.PathLike, hps: Sequence[str | int] = (), verbose: bool = False):
         self.table = table if isinstance(table, Benchmark) else Benchmark.load(table)
-        self.verbose = verbose
+        self.verbose = verbose  # NATS-Bench's attribute; nothing is printed either way
         self.filename = self.table.path.name
         self.meta_archs: list[str] = list(arch_strings())
         self.archstr2index = {arch: i for i, arch in enumerate(self.meta_archs)}
