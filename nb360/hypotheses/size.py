@@ -20,6 +20,7 @@ from scipy import stats
 
 from nb360.hypotheses.common import Report, TableLike, by_class, figure, fmt, label, load_tables, start
 from nb360.table import cost_file
+from nb360.table.pareto import nondominated
 from nb360.table.benchmark import arch_strings
 
 NAME = "size"
@@ -27,18 +28,6 @@ QUESTION = "Are bigger networks better?"
 DEFAULT_TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
 DEFAULT_COSTS = "nb201-costs"
 NO_RELATION = 0.1  # |Spearman| below this: the answer says size does not matter
-
-
-def pareto_front(size: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Positions of the non-dominated points when both are minimised: by increasing size (then
-    score), each point that scores strictly lower than every smaller-or-equal one."""
-    order = np.lexsort((score, size))
-    front, best = [], np.inf
-    for i in order:
-        if score[i] < best:
-            front.append(i)
-            best = score[i]
-    return np.array(front, dtype=np.int64)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
@@ -78,7 +67,8 @@ def run(out: str | Path, tables: Sequence[TableLike] = DEFAULT_TABLES, costs: st
         rho_params, n = spearman(p, score)
         rho_flops, _ = spearman(f, score)
         both = np.flatnonzero(np.isfinite(p) & np.isfinite(score))
-        front = both[pareto_front(p[both], score[both])]
+        front = both[nondominated(np.c_[p[both], score[both]])]
+        front = front[np.lexsort((score[front], p[front]))]  # by size
         rows.append({"table": label(table), "n": n, "costs_from": source, "spearman_params": rho_params,
                      "spearman_flops": rho_flops, "pareto_size": len(front)})
         indices = rows_of_class[front]

@@ -54,20 +54,25 @@ def allowed(df: "pd.DataFrame", constraints: dict[str, float] | None) -> np.ndar
     return mask
 
 
+def nondominated(values: np.ndarray) -> np.ndarray:
+    """(rows,) True for the rows of `values` (rows x objectives, all minimised, finite) that no other
+    row is at least as good as on every objective and better on one; of identical rows, one."""
+    import moocore
+
+    return np.asarray(moocore.is_nondominated(np.asarray(values, dtype=float), keep_weakly=False), dtype=bool)
+
+
 def front(bench: "Benchmark", objectives: Sequence[str] = ("test_metric", "flops"),
           constraints: dict[str, float] | None = None) -> "pd.DataFrame":
     """The Pareto front of `objectives` over the table's iso classes (one row each, its smallest
     scored member) that meet `constraints`: the rows no other row beats on every objective, sorted
     by the first objective, with `iso_members` (the class's size)."""
-    import moocore
-
     objectives = check_objectives(objectives)
     df = classes(bench)
     df = df[allowed(df, constraints) & np.isfinite(df[objectives].to_numpy(dtype=float)).all(axis=1)]
     if df.empty:
         return df
-    keep = moocore.is_nondominated(df[objectives].to_numpy(dtype=float), keep_weakly=False)
-    return df[keep].sort_values(objectives[0], kind="stable")
+    return df[nondominated(df[objectives].to_numpy(dtype=float))].sort_values(objectives[0], kind="stable")
 
 
 def classes(bench: "Benchmark") -> "pd.DataFrame":
