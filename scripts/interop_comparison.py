@@ -54,7 +54,7 @@ def nb360_regrets(bench: Benchmark, seeds: int, budget: float, workers: int) -> 
                          "regret": last["regret"], "evaluations": trials.groupby(["algo", "seed"], sort=False).size().values})
 
 
-def syne_tune_regret(bench: Benchmark, bb, scheduler: str, seed: int, budget: float, folder: Path) -> tuple[float, int]:
+def syne_tune_regret(bench: Benchmark, bb, scheduler: str, seed: int, budget: float) -> tuple[float, int]:
     """(regret, evaluations) of one Syne Tune run on one worker for `budget` simulated seconds."""
     from syne_tune import StoppingCriterion, Tuner
     from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
@@ -89,7 +89,7 @@ def syne_tune_regrets(bench: Benchmark, seeds: int, budget: float) -> pd.DataFra
         os.environ["SYNETUNE_FOLDER"] = tmp
         for scheduler in SYNE_TUNE:
             for seed in range(seeds):
-                regret, evaluations = syne_tune_regret(bench, bb, scheduler, seed, budget, Path(tmp))
+                regret, evaluations = syne_tune_regret(bench, bb, scheduler, seed, budget)
                 rows.append({"algo": scheduler, "library": "Syne Tune", "seed": seed, "regret": regret,
                              "evaluations": evaluations})
     return pd.DataFrame(rows)

@@ -47,12 +47,11 @@ def blackbox(table: Benchmark | str | os.PathLike):
     if not complete:
         raise ValueError(f"{bench.path}: no seed has a finished run of every cell ({finished.sum(axis=0).tolist()} "
                          f"of {NUM_ARCHS} for seeds {bench.seeds}); a tabular blackbox needs every cell")
-    epochs = range(1, bench.epochs + 1)
     values = np.full((NUM_ARCHS, len(complete), bench.epochs, len(OBJECTIVES)), np.nan, dtype=np.float32)
     for k, name in enumerate(OBJECTIVES):
         if name in CURVE_OBJECTIVES:
-            values[..., k] = np.stack([bench.at_epoch(CURVE_OBJECTIVES[name], e)[:, complete] for e in epochs], -1)
-    elapsed = np.stack([bench.at_epoch("train_seconds", e)[:, complete] for e in epochs], -1)
+            values[..., k] = bench.curves(CURVE_OBJECTIVES[name])[:, complete]
+    elapsed = bench.curves("train_seconds")[:, complete]
     values[..., OBJECTIVES.index(ELAPSED_TIME)] = elapsed
     values[..., OBJECTIVES.index("metric_runtime")] = np.diff(elapsed, axis=-1, prepend=0.0)
     costs = bench.df

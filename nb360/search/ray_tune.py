@@ -222,8 +222,7 @@ class TableCurves:
         def mean_curves(metric: str) -> np.ndarray:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # archs without a run stay NaN
-                return np.stack([np.nanmean(benchmark.at_epoch(metric, e), axis=1)
-                                 for e in range(1, benchmark.epochs + 1)], axis=1)
+                return np.nanmean(benchmark.curves(metric), axis=1)
 
         return cls(mean_curves("val_metric"), mean_curves("test_metric"), mean_curves("train_seconds"))
 

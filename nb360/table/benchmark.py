@@ -280,6 +280,13 @@ class Benchmark:
         values.flags.writeable = False
         return values
 
+    def curves(self, metric: str) -> np.ndarray:
+        """(A, S, E) values of one curve for every arch, seed and epoch, NaN where missing,
+        read-only: the whole curve array, for code that converts or exports a table."""
+        values = self._curve_array(metric).view()
+        values.flags.writeable = False
+        return values
+
     def best(self, metric: str = "test_metric", constraints: dict[str, float] | None = None) -> tuple[Arch, float]:
         """The cell with the lowest final `metric` (mean over seeds) and that value; with
         `constraints` ({column: upper bound}, e.g. {"flops": 2e7}), among the cells within them."""

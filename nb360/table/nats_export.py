@@ -69,7 +69,7 @@ def nats_data(bench: Benchmark, progress: bool = False) -> dict:
         raise ValueError(f"{bench.path}: sets {sets} of dataset {dataset!r} would not be read back as such "
                          f"(the import would take validation {spec.val!r}, test {spec.test!r})")
     to_accuracy = ACCURACY[bench.metric][0]
-    curves = {name: np.stack([bench.at_epoch(name, e) for e in range(1, bench.epochs + 1)], axis=-1)
+    curves = {name: bench.curves(name)
               for name in ("train_loss", "train_metric", "val_metric", "test_metric", "train_seconds")}
     # (A, S) epochs each run holds: all of them, or fewer for a run imported from a file that has it so
     lengths = np.isfinite(curves["train_loss"]).sum(axis=-1)
