@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nb360.cli import options
 from nb360.cli.errors import Interrupted
+from nb360.search.objectives import COSTS
 
 SEARCH_SEEDS = {"table": 10, "ray": 1}  # default --seeds per backend
 FLAG_HELP_CONSTRAINT = ("constrained search, table backend: only cells within it count, e.g. 'flops<=2e7' "
@@ -34,7 +35,7 @@ class SearchFolder:
     settings is refused instead of mixing in or replacing them."""
 
     def __init__(self, out: str | Path, settings: dict, overwrite: bool):
-        self.out = Path(out)
+        self.out, self.settings = Path(out), settings
         self.trials, self.settings_path = self.out / "trials.csv", self.out / "search.json"
         if overwrite:
             for name in ("trials.csv", "search.json", "regret.png", "best.json"):
@@ -54,10 +55,10 @@ class SearchFolder:
     def finished(self):
         import pandas as pd
 
-        from nb360.search.runner import COLUMNS
+        from nb360.search.runner import columns
 
         if not self.trials.exists():
-            return pd.DataFrame(columns=list(COLUMNS))
+            return pd.DataFrame(columns=columns(self.settings.get("objectives")))
         try:
             return pd.read_csv(self.trials)
         except (pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -65,9 +66,10 @@ class SearchFolder:
 
     def add(self, frame) -> None:
         """Append one finished search (a single write, so an interrupt leaves whole searches)."""
-        from nb360.search.runner import COLUMNS
+        from nb360.search.runner import columns
 
-        text = frame.to_csv(index=False, header=not self.trials.exists(), columns=list(COLUMNS))
+        text = frame.to_csv(index=False, header=not self.trials.exists(),
+                            columns=columns(self.settings.get("objectives")))
         with self.trials.open("a") as f:
             f.write(text)
             f.flush()
@@ -87,7 +89,7 @@ def search_table(args: argparse.Namespace) -> None:
     constraints = options.constraints(args.constraint)
     settings = {"table": b.path.name, "table_sha256": manifest.sha256(b.path), "queries": queries,
                 "time_budget": args.time_budget, "proxy": args.proxy, "unscored": args.unscored,
-                "constraints": constraints}
+                "constraints": constraints, "objectives": args.objectives}
     folder = SearchFolder(args.out, settings, args.overwrite)
     previous = folder.finished()
     seeds = range(args.seed, args.seed + args.seeds)
@@ -100,7 +102,7 @@ def search_table(args: argparse.Namespace) -> None:
     try:
         run_many(b, args.algo, seeds, queries=queries, time_budget=args.time_budget, proxy=args.proxy,
                  workers=args.workers, unscored=args.unscored, done=done, on_search=folder.add,
-                 constraints=constraints)
+                 constraints=constraints, objectives=args.objectives)
     except KeyboardInterrupt:
         kept = folder.finished().groupby(["algo", "seed"]).ngroups
         raise Interrupted(f"{kept} finished searches are kept in {folder.trials}; rerun the same command to "
@@ -112,10 +114,14 @@ def search_table(args: argparse.Namespace) -> None:
                           ([f"{args.time_budget:g} simulated s"] if args.time_budget else []))
     paths = write_outputs(trials, args.out, title=f"{b.task} ({b.path.name}): {budget}, "
                                                  f"{trials.groupby('algo')['seed'].nunique().max()} seeds",
-                          val_pick=None if constraints else validation_pick_regret(b))
+                          val_pick=None if constraints or args.objectives else validation_pick_regret(b),
+                          true_front=b.pareto(["test_metric", *args.objectives[1:]], constraints)
+                          if args.objectives else None)
     within = f" within {', '.join(args.constraint)} (regret to the best cell within)" if constraints else ""
-    print(f"{b.task}: {len(asked):,} queries{within} ({len(todo)} searches run now, in {seconds:.1f} s); final test regret "
-          f"over seeds {seeds.start}..{seeds.stop - 1} ({b.metric}, lower is better)")
+    scored = (f"final hypervolume regret of the found front of {','.join(args.objectives)} (0: the whole true front)"
+              if args.objectives else f"final test regret ({b.metric}, lower is better)")
+    print(f"{b.task}: {len(asked):,} queries{within} ({len(todo)} searches run now, in {seconds:.1f} s); {scored} "
+          f"over seeds {seeds.start}..{seeds.stop - 1}")
     print("\n".join(summary_lines(asked)))
     for path in paths.values():
         print(path)
@@ -130,8 +136,9 @@ def search_ray(args: argparse.Namespace) -> None:
         raise ValueError("--workers is the table backend's; Ray runs trials in parallel by itself (--num-cpus)")
     if args.unscored != "fail":
         raise ValueError("--unscored is the table backend's (the in-process runner)")
-    if args.constraint:
-        raise ValueError("--constraint is the table backend's (the in-process runner)")
+    if args.constraint or args.objectives:
+        raise ValueError(f"{'--constraint' if args.constraint else '--objectives'} is the table backend's "
+                         "(the in-process runner)")
     common = dict(algos=args.algo, seeds=range(args.seed, args.seed + args.seeds), trials=args.budget or 100,
                   scheduler=args.scheduler, address=args.address, num_cpus=args.num_cpus,
                   max_failures=args.max_failures, storage=Path(args.out).resolve() / "tune")
@@ -200,6 +207,16 @@ def cmd_oneshot(args: argparse.Namespace) -> None:
         print(Path(args.out) / FILES[name])
 
 
+def objective_list(text: str) -> list[str]:
+    """--objectives: comma-separated, checked by `nb360.search.objectives.check`."""
+    from nb360.search.objectives import check
+
+    try:
+        return check([part.strip() for part in text.split(",") if part.strip()])
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def register(sub) -> None:
     algos = options.choice_list(lambda: [*options.searcher_names(), *options.TUNE_SEARCHERS], "algorithms")
     p = sub.add_parser("search", help="run search algorithms for several seeds; trials.csv, regret.png, best.json")
@@ -226,6 +243,11 @@ def register(sub) -> None:
                         "query, nothing told, the searcher asked again (not for sh, hb); a cell outside "
                         "--constraint likewise, at no simulated time")
     options.add(p, "constraint", constraint={"help": FLAG_HELP_CONSTRAINT})
+    p.add_argument("--objectives", type=objective_list, default=None, metavar="val_metric,COST[,COST]",
+                   help="multi-objective search, table backend: validation error and one or two costs of "
+                        f"{', '.join(COSTS)}, e.g. val_metric,flops; scored by hypervolume regret of the found "
+                        "front (algorithms: rs, mo-re, mo-bananas, optuna-tpe, optuna-nsga2; default: none, "
+                        "minimise the error alone)")
     options.add(p, "out", "overwrite", out={"required": True, "help": "output folder; searches already in it are "
                                                                        "kept and the rest run (table backend)"},
                 overwrite={"help": "replace the searches in --out instead of resuming them"})

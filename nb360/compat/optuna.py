@@ -11,6 +11,10 @@ Registered: `optuna-tpe` (TPESampler, Optuna's default: independent TPE with its
 startup trials) and `optuna-nsga2` (NSGAIISampler, a genetic algorithm: population 50, crossover
 over the categorical edges, mutation); `OptunaSearcher(sampler=...)` takes any other sampler class.
 The sampler is seeded from the searcher's NumPy generator, so a seed gives the same search.
+
+Both are multi-objective samplers as well (TPE becomes MOTPE, NSGA-II its original self): in a
+search on several objectives (`nb360 search --objectives val_metric,flops`) the study minimises
+every one of them.
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ from __future__ import annotations
 import math
 from collections import defaultdict, deque
 
-from nb360.search.base import RngLike, Searcher
+from nb360.search.base import RngLike, Searcher, as_scores
 from nb360.spaces.nb201 import EDGE_KEYS, OPS, Arch
 
 
 class OptunaSearcher(Searcher):
-    """An Optuna sampler behind nb360's ask/tell; `sampler` is a sampler class taking `seed=`."""
+    """An Optuna sampler behind nb360's ask/tell; `sampler` is a sampler class taking `seed=`;
+    `num_objectives` > 1 makes the study multi-objective."""
 
-    def __init__(self, rng: RngLike = 0, sampler=None, **sampler_options):
+    multi_objective = True
+
+    def __init__(self, rng: RngLike = 0, sampler=None, num_objectives: int = 1, **sampler_options):
         try:
             import optuna
         except ImportError:
@@ -35,7 +42,8 @@ class OptunaSearcher(Searcher):
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # one INFO line per trial otherwise
         sampler = sampler or optuna.samplers.TPESampler
         seed = int(self.rng.integers(2**31 - 1))
-        self.study = optuna.create_study(direction="minimize", sampler=sampler(seed=seed, **sampler_options))
+        self.study = optuna.create_study(directions=["minimize"] * num_objectives,
+                                         sampler=sampler(seed=seed, **sampler_options))
         self._asked: defaultdict[Arch, deque] = defaultdict(deque)  # trials awaiting their score, per arch
 
     def ask(self) -> Arch:
@@ -50,10 +58,11 @@ class OptunaSearcher(Searcher):
         if not self._asked[arch]:
             raise ValueError(f"{arch} was not asked by this searcher (or its score was told already)")
         trial = self._asked[arch].popleft()
-        if math.isinf(score) or math.isnan(score):
+        scores = as_scores(score)
+        if not all(math.isfinite(s) for s in scores):
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            self.study.tell(trial, score)
+            self.study.tell(trial, list(scores))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.study.sampler).__name__})"
@@ -62,14 +71,14 @@ class OptunaSearcher(Searcher):
 class OptunaTPE(OptunaSearcher):
     """Optuna's TPESampler with its defaults."""
 
-    def __init__(self, rng: RngLike = 0):
-        super().__init__(rng)
+    def __init__(self, rng: RngLike = 0, num_objectives: int = 1):
+        super().__init__(rng, num_objectives=num_objectives)
 
 
 class OptunaNSGA2(OptunaSearcher):
     """Optuna's NSGAIISampler (a genetic algorithm) with its defaults."""
 
-    def __init__(self, rng: RngLike = 0):
+    def __init__(self, rng: RngLike = 0, num_objectives: int = 1):
         import optuna
 
-        super().__init__(rng, sampler=optuna.samplers.NSGAIISampler)
+        super().__init__(rng, sampler=optuna.samplers.NSGAIISampler, num_objectives=num_objectives)

@@ -24,6 +24,9 @@ SEARCHERS: dict[str, str] = {
     "zc-ls": "warm_start:ZeroCostLocalSearch",
     # predictor-based
     "bananas": "bananas:Bananas",
+    # multi-objective (error and costs; rs and the Optuna samplers take several objectives as well)
+    "mo-re": "pareto_evolution:ParetoEvolution",
+    "mo-bananas": "bananas:ScalarizedBananas",
     # Optuna's samplers through its ask/tell (nb360.compat.optuna; needs optuna)
     "optuna-tpe": "nb360.compat.optuna:OptunaTPE",
     "optuna-nsga2": "nb360.compat.optuna:OptunaNSGA2",

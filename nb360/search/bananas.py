@@ -37,7 +37,7 @@ from functools import cache
 
 import numpy as np
 
-from nb360.search.base import RngLike, Searcher
+from nb360.search.base import RngLike, Searcher, as_scores
 from nb360.search.space import all_archs, index_of, op_table
 from nb360.spaces import nb201
 from nb360.spaces.nb201 import NUM_ARCHS, NUM_EDGES, NUM_OPS, Arch, iso_class_ids
@@ -45,6 +45,8 @@ from nb360.spaces.nb201 import NUM_ARCHS, NUM_EDGES, NUM_OPS, Arch, iso_class_id
 ACQUISITIONS = ("its", "ucb")
 # naszilla acquisition_functions.py, `ucb`: mean - explore_factor * std for a loss.
 UCB_FACTOR = 0.5
+# ParEGO's augmented Chebyshev scalarisation: max_i w_i f_i + rho * sum_i w_i f_i (Knowles 2006)
+PAREGO_RHO = 0.05
 # Keras's Adam epsilon (naszilla's meta network is a Keras model).
 ADAM_EPSILON = 1e-7
 _PLACES = NUM_OPS ** np.arange(NUM_EDGES - 1, -1, -1)  # base-5 place values of the generator position
@@ -186,13 +188,18 @@ class Bananas(Searcher):
             self.history.append((float(score), index))
 
     # ---- one round ---------------------------------------------------------------------------
+    def _targets(self) -> list[tuple[float, int]]:
+        """The (score, index) pairs that this round's predictor learns and its parents come from."""
+        return self.history
+
     def _propose(self) -> list[int]:
         """The next `k` archs: the candidates with the best acquisition values, best first."""
-        candidates = self._candidates()
+        targets = self._targets()
+        candidates = self._candidates(targets)
         if not candidates:
             return [self._random()]
-        scores = np.array([s for s, _ in self.history], dtype=np.float64)
-        x = path_encodings()[[i for _, i in self.history]]
+        scores = np.array([s for s, _ in targets], dtype=np.float64)
+        x = path_encodings()[[i for _, i in targets]]
         y = ((scores - scores.mean()) / (scores.std() or 1.0)).astype(np.float32)
         ensemble = MLPEnsemble(self.num_ensemble, x.shape[1], self.mlp["layers"], self.mlp["width"], self.rng)
         ensemble.fit(x, y, self.mlp["epochs"], self.mlp["batch_size"], self.mlp["lr"])
@@ -204,10 +211,10 @@ class Bananas(Searcher):
             values = mean - UCB_FACTOR * std
         return [candidates[i] for i in np.argsort(values, kind="stable")[:self.k]]
 
-    def _candidates(self) -> list[int]:
-        """Up to `num_candidates` mutations of the best archs told, best parent first, each of an
-        iso class neither asked nor already a candidate. Each parent gets `num_candidates` tries."""
-        parents = [i for _, i in sorted(self.history)[:self.num_arches_to_mutate]]
+    def _candidates(self, targets: list[tuple[float, int]]) -> list[int]:
+        """Up to `num_candidates` mutations of the best archs of `targets`, best parent first, each
+        of an iso class neither asked nor already a candidate. Each parent gets `num_candidates` tries."""
+        parents = [i for _, i in sorted(targets)[:self.num_arches_to_mutate]]
         classes = set(self._asked_classes)
         pool: list[int] = []
         index_of_code = nb201._index_of_code()  # generator position -> official index
@@ -241,3 +248,40 @@ class Bananas(Searcher):
         return (f"Bananas(num_init={self.num_init}, k={self.k}, num_ensemble={self.num_ensemble}, "
                 f"acquisition={self.acquisition!r})")
 
+
+
+class ScalarizedBananas(Bananas):
+    """BANANAS on random scalarisations of several objectives, as ParEGO does for Bayesian
+    optimisation (Knowles, "ParEGO: a hybrid algorithm with on-line landscape approximation for
+    expensive multiobjective optimization problems", IEEE TEC 2006).
+
+    Each round draws weights uniformly from the simplex and turns every result told so far into
+    one score, the augmented Chebyshev function max_i w_i f_i + 0.05 sum_i w_i f_i of its
+    objectives, each scaled to [0, 1] over the results told (costs, after the error, on a log
+    scale, since they span decades); the round is then BANANAS's on those scores (predictor,
+    mutations of the best, Thompson sampling). Over rounds the weights sweep the front. Options
+    and their defaults are BANANAS's."""
+
+    multi_objective = True
+
+    def __init__(self, rng: RngLike = 0, **options):
+        super().__init__(rng, **options)
+        self.told: list[tuple[tuple[float, ...], int]] = []  # (objectives, index) of every finite result
+
+    def tell(self, arch: Arch, score, budget: int | None = None) -> None:
+        scores = as_scores(score)
+        super().tell(arch, scores[0], budget)  # history (error alone) counts results; asked classes
+        if np.isfinite(scores).all():
+            self.told.append((scores, index_of(arch)))
+
+    def _targets(self) -> list[tuple[float, int]]:
+        values = np.array([scores for scores, _ in self.told], dtype=np.float64)
+        values[:, 1:] = np.log10(np.maximum(values[:, 1:], 1e-300))
+        low, high = values.min(axis=0), values.max(axis=0)
+        scaled = (values - low) / np.where(high > low, high - low, 1.0)
+        weighted = scaled * self.rng.dirichlet(np.ones(values.shape[1]))
+        scalar = weighted.max(axis=1) + PAREGO_RHO * weighted.sum(axis=1)
+        return list(zip(scalar.tolist(), [index for _, index in self.told]))
+
+    def __repr__(self) -> str:
+        return "Scalarized" + super().__repr__()

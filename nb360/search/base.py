@@ -15,6 +15,11 @@ docs/search.md for one in 30 lines. Multi-fidelity algorithms (successive halvin
 say how many epochs to train an asked arch for: they override `ask_trial`, which every evaluator
 calls; `ask` then returns the same arch without its budget, for code that always trains fully.
 
+A multi-objective searcher (`multi_objective = True`) is told, in a search on several objectives,
+a tuple per evaluation: the validation error first, then the costs (`nb360.search.objectives`),
+all lower is better; its constructor may name `num_objectives` to learn how many. Told a single
+score, it searches that alone.
+
 Scores are validation errors (the task's metric at the evaluated epoch). An evaluation that failed
 or has no result is told as `math.inf`, so comparisons stay plain `<`. A searcher is never told
 test scores: the evaluator reports them after the search, never to it.
@@ -44,6 +49,11 @@ def make_rng(rng: RngLike) -> np.random.Generator:
     raise ValueError(f"rng must be a non-negative int seed or a numpy.random.Generator, got {rng!r}")
 
 
+def as_scores(score) -> tuple[float, ...]:
+    """What a multi-objective searcher was told, as a tuple: a single score becomes a 1-tuple."""
+    return tuple(score) if isinstance(score, (tuple, list)) else (score,)
+
+
 @dataclass(frozen=True, slots=True)
 class Trial:
     """One evaluation to run: train `arch` for `budget` epochs (None: the full protocol)."""
@@ -57,7 +67,8 @@ class Searcher:
 
     Subclasses implement `ask`; those that learn from results also implement `tell`; batch
     proposers (e.g. predictor-based ones) may override `ask_batch`; multi-fidelity ones override
-    `ask_trial` and set `multi_fidelity = True`.
+    `ask_trial` and set `multi_fidelity = True`; those that take a tuple of scores (error, costs)
+    set `multi_objective = True`.
 
     Construction: `Cls(rng=seed_or_generator, **options)`. Options have the defaults of the
     literature (cited in each class). `nb360.search.make_searcher` also passes, to classes whose
@@ -66,6 +77,7 @@ class Searcher:
     """
 
     multi_fidelity: ClassVar[bool] = False
+    multi_objective: ClassVar[bool] = False
 
     def __init__(self, rng: RngLike = 0):
         self.rng = make_rng(rng)
@@ -76,7 +88,8 @@ class Searcher:
 
     def tell(self, arch: Arch, score: float, budget: int | None = None) -> None:
         """The validation score (lower is better, inf if the evaluation failed) of `arch` trained
-        for `budget` epochs (None: fully). Searchers that do not learn ignore it."""
+        for `budget` epochs (None: fully), or for a multi-objective searcher possibly a tuple
+        (error, costs...). Searchers that do not learn ignore it."""
 
     def ask_batch(self, n: int) -> list[Arch]:
         """`n` architectures to evaluate in parallel, told back in any order."""

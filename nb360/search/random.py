@@ -13,7 +13,10 @@ from nb360.spaces.nb201 import NUM_ARCHS, Arch
 
 
 class RandomSearch(Searcher):
-    """Uniform sampling over the 15,625 cells; learns nothing from scores."""
+    """Uniform sampling over the 15,625 cells; learns nothing from scores, so it serves a
+    multi-objective search as well (NAS-Bench-201's baseline there too)."""
+
+    multi_objective = True
 
     def __init__(self, rng: RngLike = 0):
         super().__init__(rng)

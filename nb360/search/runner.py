@@ -16,6 +16,11 @@ The searcher is told validation scores only. Test scores are for the record: `re
 score (final epoch, mean over seeds) of the incumbent, the arch with the lowest validation score
 seen so far, minus the table's best test score.
 
+With `objectives` (the validation error and one or two costs; `nb360.search.objectives`), a
+multi-objective search: the searcher is told a tuple per query, error first, and each query also
+records the observed costs and the hypervolume regret of the front found so far (`hv_regret`).
+Only searchers with `multi_objective = True` take tuples.
+
 Speed: the table is read once into per-epoch Python lists (no pandas, no h5py, no NumPy scalars in
 the loop), and the loop does a dict lookup, a list lookup and the searcher's own work per query.
 """
@@ -34,10 +39,12 @@ import numpy as np
 
 from nb360.search import Algo, make_searcher, searcher_class, searcher_parameters
 from nb360.search.base import Searcher
+from nb360.search.objectives import FoundFront, FrontScorer, check as check_objectives
 from nb360.search.space import UniformStream, all_archs, index_by_arch
 from nb360.table.benchmark import Benchmark
 
 COLUMNS = ("algo", "seed", "trial", "arch", "index", "epochs", "val", "test", "sim_seconds", "regret")
+HV_REGRET = "hv_regret"  # the last column of a multi-objective search, after its costs (`columns`)
 # What an ask of a cell without a finished run is: "fail", a query told inf (NATS-Bench's reading
 # of a failed run), or "skip", no query (nothing told, asked again). On a partial table "fail"
 # lets unscored cells take queries and, in regularized evolution, population places, which hides
@@ -58,9 +65,13 @@ class TabularSimulator:
     constrained search: a cell outside them is one the search may not deploy, so it has no run to
     draw (an ask of it is a failure or skipped, as `unscored` says, and costs no time: its costs are
     known before training), it can never be the incumbent, and regret is measured against the best
-    cell within them."""
+    cell within them.
 
-    def __init__(self, benchmark: Benchmark, constraints: dict[str, float] | None = None):
+    With `objectives` (`nb360.search.objectives.check`), `scorer` scores the fronts that searches
+    find among the same cells."""
+
+    def __init__(self, benchmark: Benchmark, constraints: dict[str, float] | None = None,
+                 objectives: Sequence[str] | None = None):
         from nb360.table import pareto
 
         self.benchmark = benchmark
@@ -75,6 +86,7 @@ class TabularSimulator:
         self.test: list[float] = test.tolist()
         self.best_test = float(np.nanmin(test))
         self._runs: dict[int, list[list[tuple[float, float]]]] = {}
+        self.scorer = FrontScorer(benchmark, objectives, self._allowed) if objectives else None
 
     def runs(self, epochs: int) -> list[list[tuple[float, float]]]:
         """For each official index, the (val, seconds) of every finished run after `epochs`."""
@@ -98,6 +110,8 @@ class Trace:
     test: list[float] = field(default_factory=list)
     sim_seconds: list[float] = field(default_factory=list)
     regret: list[float] = field(default_factory=list)
+    costs: list[tuple[float, ...]] = field(default_factory=list)  # multi-objective: observed costs per query
+    hv_regret: list[float] = field(default_factory=list)  # multi-objective: of the front found so far
 
     def __len__(self) -> int:
         return len(self.index)
@@ -112,11 +126,27 @@ def _check_unscored(unscored: str, cls: type[Searcher], name: str) -> None:
                          "(search a partial table with them as failures: unscored='fail')")
 
 
+def columns(objectives: Sequence[str] | None = None) -> list[str]:
+    """The columns of trials.csv: `COLUMNS`, and for a multi-objective search its costs and `HV_REGRET`."""
+    return [*COLUMNS, *objectives[1:], HV_REGRET] if objectives else list(COLUMNS)
+
+
+def _check_objectives(objectives: Sequence[str] | None, cls, name: str) -> None:
+    """Refuse a single-objective searcher in a multi-objective search."""
+    if objectives and not getattr(cls, "multi_objective", False):
+        from nb360.search import SEARCHERS, searcher_class
+
+        able = [n for n in SEARCHERS if getattr(searcher_class(n), "multi_objective", False)]
+        raise ValueError(f"{name} minimises one score; a search on {','.join(objectives)} needs a multi-objective "
+                         f"searcher: {', '.join(able)}")
+
+
 def run(searcher: Searcher, sim: TabularSimulator, rng: np.random.Generator, queries: int | None = None,
         time_budget: float | None = None, unscored: str = "fail") -> Trace:
     """Run `searcher` against the table until `queries` queries or `time_budget` simulated seconds;
     asks of cells without a run as `unscored` says (see `UNSCORED`)."""
     _check_unscored(unscored, type(searcher), repr(searcher))
+    trace = Trace()
     if queries is None and time_budget is None:
         raise ValueError("give a budget: a number of queries, a time budget in simulated seconds, or both")
     if (queries is not None and queries < 1) or (time_budget is not None and not time_budget > 0):
@@ -125,11 +155,15 @@ def run(searcher: Searcher, sim: TabularSimulator, rng: np.random.Generator, que
         raise ValueError(f"{sim.benchmark.path}: no training times in this table; use a budget in queries")
     max_queries = math.inf if queries is None else queries
     max_seconds = math.inf if time_budget is None else time_budget
+    scorer = sim.scorer
+    if scorer is not None:
+        _check_objectives(scorer.objectives, type(searcher), repr(searcher))
+        found = FoundFront(scorer)
+        observe, costs, hv_regrets = scorer.observed, trace.costs, trace.hv_regret
     ask, tell = searcher.ask_trial, searcher.tell
     lookup, test, best_test, full = index_by_arch(), sim.test, sim.best_test, sim.epochs
     runs_by_epochs: dict[int, list] = {}
     draw = UniformStream(rng).uniform
-    trace = Trace()
     indices, epochs_col, vals, tests, clocks, regrets = (trace.index, trace.epochs, trace.val, trace.test,
                                                          trace.sim_seconds, trace.regret)
     best_val, regret, clock, n, skipped = math.inf, _NAN, 0.0, 0, 0
@@ -158,7 +192,14 @@ def run(searcher: Searcher, sim: TabularSimulator, rng: np.random.Generator, que
         else:
             val, seconds = _NAN, 0.0
         clock += seconds
-        tell(arch, val if val == val else math.inf, budget)
+        if scorer is None:
+            tell(arch, val if val == val else math.inf, budget)
+        else:
+            observed = observe(index, val if val == val else math.inf, seconds if val == val else _NAN)
+            tell(arch, observed, budget)
+            found.add(index, observed)
+            costs.append(observed[1:])
+            hv_regrets.append(found.regret)
         if val < best_val:
             best_val, regret = val, test[index] - best_test
         n += 1
@@ -195,14 +236,18 @@ def proxy_column(benchmark: Benchmark, name: str) -> np.ndarray:
 def run_search(benchmark: Benchmark, algo: Algo, seed: int, queries: int | None = None,
                time_budget: float | None = None, proxy: str | np.ndarray | Callable | None = None,
                sim: TabularSimulator | None = None, unscored: str = "fail",
-               constraints: dict[str, float] | None = None, **options) -> Trace:
+               constraints: dict[str, float] | None = None, objectives: Sequence[str] | None = None,
+               **options) -> Trace:
     """Run `algo` (a registered name such as "re", or a Searcher class) for one seed. `proxy` (a
     table column name, an array or a function) is given to the algorithms that take one (zc-re,
-    zc-ls); `unscored`: see `UNSCORED`; `constraints`: see `TabularSimulator` (or give a `sim` made
-    with them); `options` go to the algorithm's constructor (e.g. population_size=50)."""
-    sim = sim or TabularSimulator(benchmark, constraints)
+    zc-ls); `unscored`: see `UNSCORED`; `constraints` and `objectives`: see `TabularSimulator` (or
+    give a `sim` made with them); `options` go to the algorithm's constructor (e.g.
+    population_size=50)."""
+    sim = sim or TabularSimulator(benchmark, constraints, objectives)
     searcher_rng, sim_rng = search_rngs(seed)
     context = dict(options, max_epochs=benchmark.epochs)
+    if sim.scorer is not None:
+        context["num_objectives"] = len(sim.scorer.objectives)
     if "proxy" in searcher_parameters(algo):
         context["proxy"] = proxy_column(benchmark, proxy) if isinstance(proxy, str) else proxy
     searcher = make_searcher(algo, searcher_rng, **context)
@@ -213,15 +258,16 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
              time_budget: float | None = None, proxy: str | np.ndarray | Callable | None = None,
              progress: bool = True, workers: int = 1, unscored: str = "fail",
              done: Collection[tuple[str, int]] = (), on_search: Callable | None = None,
-             constraints: dict[str, float] | None = None):
-    """Every algorithm for every seed: a DataFrame with the columns of `COLUMNS`, one row per query
-    (`unscored`: see `UNSCORED`).
+             constraints: dict[str, float] | None = None, objectives: Sequence[str] | None = None):
+    """Every algorithm for every seed: a DataFrame with the columns of `columns(objectives)`, one
+    row per query (`unscored`: see `UNSCORED`).
 
     `done` names (algorithm, seed) searches already made, which are left out (a resumed job);
     `on_search(frame)` receives each search's rows as soon as it finishes, in job order, so a
     caller can keep them before the rest are done.
 
-    `constraints` makes every search a constrained one (`TabularSimulator`).
+    `constraints` makes every search a constrained one, `objectives` a multi-objective one
+    (`TabularSimulator`).
 
     `workers` > 1 runs the searches in that many processes, each opening the table file once; the
     result is the same as with one (every search has its own seeds), only sooner where searches
@@ -234,8 +280,11 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
         raise ValueError(f"workers must be >= 1, got {workers}")
     # bad input fails before any work: an unknown name, a proxy the table lacks, a searcher that
     # cannot skip
+    if objectives:
+        objectives = check_objectives(objectives)
     for algo in algos:
         _check_unscored(unscored, searcher_class(algo), str(algo))
+        _check_objectives(objectives, searcher_class(algo), str(algo))
     if isinstance(proxy, str) and any("proxy" in searcher_parameters(algo) for algo in algos):
         proxy = proxy_column(benchmark, proxy)
     strings = [str(a) for a in all_archs()]
@@ -243,18 +292,24 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
     done = {(str(algo), int(seed)) for algo, seed in done}
     jobs = [(algo, seed, queries, time_budget, unscored) for algo in algos for seed in seeds
             if (algo_name(algo), int(seed)) not in done]
-    with _searches(benchmark, proxy, max(1, min(workers, len(jobs))), constraints) as search:
+    names = columns(objectives)
+    with _searches(benchmark, proxy, max(1, min(workers, len(jobs))), constraints, objectives) as search:
         for (algo, seed, *_), trace in tqdm(zip(jobs, search(jobs)), total=len(jobs), desc="search", unit="run",
                                               disable=not progress):
-            frames.append(pd.DataFrame({
+            frame = {
                 "algo": algo_name(algo), "seed": seed,
                 "trial": np.arange(1, len(trace) + 1), "arch": [strings[i] for i in trace.index], "index": trace.index,
                 "epochs": trace.epochs, "val": trace.val, "test": trace.test, "sim_seconds": trace.sim_seconds,
                 "regret": trace.regret,
-            }, columns=list(COLUMNS)))
+            }
+            if objectives:
+                costs = np.array(trace.costs, dtype=float).reshape(len(trace), len(objectives) - 1)
+                frame.update({name: costs[:, j] for j, name in enumerate(objectives[1:])})
+                frame[HV_REGRET] = trace.hv_regret
+            frames.append(pd.DataFrame(frame, columns=names))
             if on_search is not None:
                 on_search(frames[-1])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COLUMNS))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
 
 
 def algo_name(algo: Algo) -> str:
@@ -263,27 +318,28 @@ def algo_name(algo: Algo) -> str:
 
 
 @contextmanager
-def _searches(benchmark: Benchmark, proxy, workers: int, constraints: dict[str, float] | None = None):
+def _searches(benchmark: Benchmark, proxy, workers: int, constraints: dict[str, float] | None = None,
+              objectives: Sequence[str] | None = None):
     """A function from (algo, seed, queries, time_budget, unscored) jobs to their traces, in job order: in
     this process, or in `workers` fresh ones (spawned: a forked copy of a process that has
     imported torch can hang)."""
     if workers == 1:
-        sim = TabularSimulator(benchmark, constraints)
+        sim = TabularSimulator(benchmark, constraints, objectives)
         yield lambda jobs: (run_search(benchmark, algo, seed, queries=q, time_budget=t, proxy=proxy, sim=sim,
                                        unscored=u) for algo, seed, q, t, u in jobs)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(str(benchmark.path), proxy, constraints)) as pool:
+                             initargs=(str(benchmark.path), proxy, constraints, objectives)) as pool:
         yield lambda jobs: pool.map(_worker_search, jobs)
 
 
 _WORKER: dict = {}  # a search process's table, simulator and proxy, set up once by `_start_worker`
 
 
-def _start_worker(path: str, proxy, constraints: dict[str, float] | None) -> None:
+def _start_worker(path: str, proxy, constraints: dict[str, float] | None, objectives: Sequence[str] | None) -> None:
     benchmark = Benchmark(Path(path))  # verified by the caller's `Benchmark.load`
-    _WORKER.update(benchmark=benchmark, sim=TabularSimulator(benchmark, constraints), proxy=proxy)
+    _WORKER.update(benchmark=benchmark, sim=TabularSimulator(benchmark, constraints, objectives), proxy=proxy)
 
 
 def _worker_search(job: tuple) -> Trace:

@@ -3,7 +3,13 @@
 Every objective is a column of `Benchmark.df` where lower is better: the errors (`val_metric` to
 search by, `test_metric` to report), `train_seconds`, and the costs `params`, `flops`, `latency_ms`.
 A front is computed over one row per iso class (members of a class are one network, and counting
-them would only repeat points); non-dominated sorting is moocore's. No torch.
+them would only repeat points); non-dominated sorting and hypervolume are moocore's. No torch.
+
+Hypervolume, to score a front a search found against the table's true one, is taken in a
+normalised space (`Scale`): each objective mapped to [0, 1] between its best and worst value over
+the table's classes, costs on a log scale first (params and FLOPs of NB201 cells span three
+decades, and a linear scale would give all the area to the few largest cells), and the reference
+point 1.1 on every axis, the usual margin that lets the worst cells of a front count.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ if TYPE_CHECKING:
     from nb360.table.benchmark import Benchmark
 
 OBJECTIVES = ("val_metric", "test_metric", "train_metric", "train_seconds", "params", "flops", "latency_ms")
+ERRORS = ("val_metric", "test_metric", "train_metric")  # on a linear scale; the others on a log scale
+HV_REFERENCE = 1.1
 _CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*<=\s*([-+0-9.eE]+)\s*$")
 
 
@@ -81,3 +89,33 @@ def classes(bench: "Benchmark") -> "pd.DataFrame":
     rows = bench.class_rows()
     sizes = df.groupby("iso_class")["arch"].transform("size")
     return df.assign(iso_members=sizes).loc[rows[rows >= 0]]
+
+
+class Scale:
+    """Objectives mapped to [0, 1] over a table's classes: 0 the best value, 1 the worst, errors on
+    a linear scale and costs on a log scale (see the module's docstring)."""
+
+    def __init__(self, values: np.ndarray, objectives: Sequence[str]):
+        """`values`: (classes, objectives) finite values that span the range (the table's classes)."""
+        self.objectives = list(objectives)
+        self._log = np.array([o not in ERRORS for o in self.objectives])
+        values = self._transform(np.asarray(values, dtype=float))
+        self.low, high = values.min(axis=0), values.max(axis=0)
+        self.span = np.where(high > self.low, high - self.low, 1.0)
+
+    def _transform(self, values: np.ndarray) -> np.ndarray:
+        return np.where(self._log, np.log10(np.maximum(values, 1e-300)), values)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        return (self._transform(np.asarray(values, dtype=float)) - self.low) / self.span
+
+
+def hypervolume(points: np.ndarray) -> float:
+    """The hypervolume dominated by `points` (rows x objectives, normalised by `Scale`, minimised)
+    up to the reference point `HV_REFERENCE` on every axis; 0 for no points."""
+    import moocore
+
+    points = np.asarray(points, dtype=float)
+    if not len(points):
+        return 0.0
+    return float(moocore.hypervolume(points, ref=np.full(points.shape[1], HV_REFERENCE)))
