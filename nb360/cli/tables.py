@@ -151,6 +151,14 @@ def cmd_proxies(args: argparse.Namespace) -> None:
     print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
 
 
+def cmd_latency(args: argparse.Namespace) -> None:
+    from nb360.table.latency_column import build_latency_column
+
+    summary = build_latency_column(args.table, repeats=args.repeats, archs=arch_selection(args),
+                                   noise_sample=args.noise_sample, overwrite=args.overwrite)
+    print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+
+
 def register(sub) -> None:
     p = sub.add_parser("query", help="look up an architecture, or the best ones, in a table")
     p.add_argument("table", help=options.FLAGS["table"][1]["help"])
@@ -194,6 +202,14 @@ def register(sub) -> None:
                                                        "help": "the cost file to write (e.g. precomputed/nb201-costs.h5)"},
                 overwrite={"help": "replace an existing cost file"})
     t.set_defaults(func=cmd_costs)
+    t = table_sub.add_parser("latency", help="forward time of the table's network for every iso class on this CPU "
+                                              "(batch size 1, one thread), stored as its latency_ms column; resumable")
+    t.add_argument("table", help=options.FLAGS["table"][1]["help"])
+    t.add_argument("--repeats", type=options.positive, default=10, help="timed forward passes per class (the median)")
+    t.add_argument("--noise-sample", type=options.non_negative, default=100,
+                   help="classes measured a second time to state the column's noise")
+    options.add(t, "archs", "classes", "overwrite", overwrite={"help": "measure the column again from scratch"})
+    t.set_defaults(func=cmd_latency)
 
     p = sub.add_parser("precompute", help="train architectures of the space on a task (on Ray) into a table; resumable")
     p.add_argument("--space", default="nb201", help="search space")

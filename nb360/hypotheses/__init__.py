@@ -23,6 +23,7 @@ QUESTIONS: dict[str, str] = {
     "fidelity": "fidelity",
     "size": "size",
     "search-consistency": "search_consistency",
+    "pareto": "pareto",
 }
 DOC_COMMAND = "nb360 hypotheses all --out docs/hypotheses --doc docs/hypotheses.md"
 _FLAGS = {"algos": "--algo"}  # an option's command-line flag, where it is not --<option>

@@ -93,7 +93,7 @@ def build_proxy_columns(
     inputs, targets = proxy_batch(task, batch_size, seed)
     inputs, targets = inputs.to(device), targets.to(device)
     classes = select_classes(archs)
-    with TableWriter(path) as writer, sigterm_as_interrupt(), _torch_threads(threads):
+    with TableWriter(path) as writer, sigterm_as_interrupt(), torch_threads(threads):
         columns = _start_columns(writer, names, settings, overwrite)
         todo = [rep for rep in classes if any(np.isnan(columns[name][rep]) for name in names)]
         bar = tqdm(todo, unit="class", desc=f"proxies {path.name}", disable=not progress, dynamic_ncols=True)
@@ -116,7 +116,8 @@ def build_proxy_columns(
 
 
 @contextmanager
-def _torch_threads(threads: int):
+def torch_threads(threads: int):
+    """torch's CPU threads set to `threads` for the block, restored after."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

@@ -11,7 +11,7 @@ from .conftest import additive_scores, write_cost_file, write_table
 
 def test_every_question_has_a_module_with_its_defaults():
     assert list(hypotheses.QUESTIONS) == ["rank-transfer", "proxies", "locality", "operations", "fidelity", "size",
-                                          "search-consistency"]
+                                          "search-consistency", "pareto"]
     for name in hypotheses.QUESTIONS:
         m = hypotheses.module(name)
         assert m.NAME == name and m.QUESTION.endswith("?") and m.DEFAULT_TABLES
