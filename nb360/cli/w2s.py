@@ -32,7 +32,8 @@ def _runs(task, teacher, student, args: argparse.Namespace, checkpoints: Path) -
     reports = []
     for seed in range(args.seed, args.seed + args.seeds):
         r = run_w2s(task, teacher, student, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr or task.lr,
-                    aux_loss=getattr(args, "aux_loss", False), seed=seed, checkpoint_dir=checkpoints)
+                    aux_loss=getattr(args, "aux_loss", False), seed=seed, teacher_size=args.teacher_size,
+                    pool_size=args.pool_size, pretrain_epochs=args.pretrain_epochs, checkpoint_dir=checkpoints)
         print(f"seed {seed}: weak {r.weak:.4f}  w2s {r.w2s:.4f}  ceiling {r.ceiling:.4f}  PGR {r.pgr:.3f}  "
               f"({r.seconds:.0f} s)", flush=True)
         reports.append(r.to_dict())
@@ -73,7 +74,8 @@ def cmd_search(args: argparse.Namespace) -> None:
     out, checkpoints = Path(args.out), Path(args.out) / "checkpoints"
     found = search_student(task, teacher, args.algo, args.budget, C=args.C, N=args.N, epochs=args.epochs,
                            batch_size=args.batch_size, lr=args.lr or task.lr, seed=args.seed, checkpoint_dir=checkpoints,
-                           backend=args.backend, address=args.address, num_cpus=args.num_cpus)
+                           backend=args.backend, address=args.address, num_cpus=args.num_cpus,
+                           teacher_size=args.teacher_size, pool_size=args.pool_size)
     print(f"{args.algo}, {args.budget} trainings on the teacher's labels: student {found.best.arch} "
           f"(index {found.best.arch.index}), disagreement with the teacher {found.best_score:.4f} on held-out B")
     students = {"found": found.best, "default": Net.of(args.default_student, args.C, args.N)}
@@ -119,6 +121,15 @@ def _shared(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher", default=None, help="the weak teacher: NB201 string, official index, or wrn (required)")
     p.add_argument("--teacher-C", type=options.positive, default=4, help="teacher's channels of the first stage")
     p.add_argument("--teacher-N", type=options.positive, default=1, help="teacher's cells per stage")
+    p.add_argument("--teacher-size", type=options.int_at_least(2), default=None,
+                   help="samples of the teacher's labeled set A (default: half of the training split)")
+    p.add_argument("--pool-size", type=options.int_at_least(2), default=None,
+                   help="samples of the student's weak-labeled pool B, drawn after A (default: the rest of the "
+                        "training split)")
+    p.add_argument("--pretrain-epochs", type=options.non_negative, default=0,
+                   help="self-supervised pretraining of the student on the unlabeled inputs of A and B first: "
+                        "masked reconstruction (dense tasks) or rotation prediction (2D classification) "
+                        "(default: 0, none)")
     options.add(p, "task", "C", "N", "epochs", "batch_size", "lr", "seed", "seeds", "resolution", "data_root", "out",
                 C={"help": "student's channels of the first stage"}, N={"help": "student's cells per stage"},
                 epochs={"default": 20, "help": "epochs of each training"},

@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from nb360.spaces.nb201 import Arch, ArchLike
 from nb360.spaces.network import DEFAULT_C, DEFAULT_N, build
 from nb360.train import Splits, default_device, evaluate, fit, seed_everything
-from nb360.w2s import losses
+from nb360.w2s import losses, pretrain
 from nb360.w2s.detect import GROUPS, MIN_POINTS, detect_overlap
 from nb360.w2s.gap import pgr
 
@@ -114,12 +114,21 @@ class Report:
         return asdict(self)
 
 
-def halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of halves A and B of a training split of n samples: a seeded permutation cut in two."""
+def halves(n: int, seed: int, teacher_size: int | None = None, pool_size: int | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of A (the teacher's labeled set) and B (the student's pool) in a training split of n
+    samples: a seeded permutation, A its first `teacher_size` (default: half), B the next
+    `pool_size` (default: the rest). The defaults are the reference's halves; sizes let the pool
+    outgrow the teacher's set (the same seed keeps A's first samples whatever the sizes)."""
     if n < 4:
         raise ValueError(f"the training split has {n} samples; weak-to-strong needs at least 4 to cut in halves")
+    a = n // 2 if teacher_size is None else teacher_size
+    b = n - a if pool_size is None else pool_size
+    if a < 2 or b < 2 or a + b > n:
+        raise ValueError(f"teacher set {a} and pool {b} samples: each needs at least 2, and together at most the "
+                         f"{n} samples of the task's training split (--teacher-size, --pool-size)")
     order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[: n // 2]), np.sort(order[n // 2:])
+    return np.sort(order[:a]), np.sort(order[a:a + b])
 
 
 def materialize(ds: Dataset, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,14 +180,20 @@ class Trainer:
         return None if self.checkpoint_dir is None else self.checkpoint_dir / f"{name}.pt"
 
     def train(self, net: Net, data: Dataset, metric, name: str, setup,
-              val: Dataset | None = None) -> tuple[nn.Module, list[dict]]:
-        """Build `net` from the run's seed, train it on `data` and return (model, records).
+              val: Dataset | None = None, init: dict | None = None, spec=None,
+              epochs: int | None = None) -> tuple[nn.Module, list[dict]]:
+        """Build `net` from the run's seed (for `spec`, default the task's), load the entries of a
+        pretrained state `init` that fit it, train it on `data` for `epochs` (default the
+        protocol's) and return (model, records).
         `setup(model, n) -> (module to train, loss)`. Only `val` (if given) is scored every epoch,
         with `metric`; the task's splits are scored after training."""
         seed_everything(self.seed)
-        model = net.build(self.task.spec)
+        model = net.build(spec or self.task.spec)
+        if init is not None:
+            model.load_state_dict(pretrain.transferable(init, model), strict=False)
         trained, loss = setup(model, len(data))
-        records = fit(trained, Splits(data, val, None), loss, metric, epochs=self.epochs, batch_size=self.batch_size,
+        records = fit(trained, Splits(data, val, None), loss, metric, epochs=epochs or self.epochs,
+                      batch_size=self.batch_size,
                       lr=self.lr, seed=self.seed, device=self.device, checkpoint=self.checkpoint(name),
                       progress=self.progress)
         return model, records
@@ -211,18 +226,38 @@ class WeakLabels:
     y: torch.Tensor
     labels: torch.Tensor
     sizes: tuple[int, int]
+    half_a: np.ndarray  # the teacher's samples (indices into the training split)
 
 
-def weak_labels(trainer: Trainer, teacher: Net, kind: str) -> WeakLabels:
-    """Step 1 of the protocol: train the teacher on half A (true labels), label half B."""
+def weak_labels(trainer: Trainer, teacher: Net, kind: str, teacher_size: int | None = None,
+                pool_size: int | None = None) -> WeakLabels:
+    """Step 1 of the protocol: train the teacher on A (true labels), label the pool B (`halves`)."""
     task, seed = trainer.task, trainer.seed
-    half_a, half_b = halves(len(task.train), seed)
+    half_a, half_b = halves(len(task.train), seed, teacher_size, pool_size)
     model, records = trainer.train(teacher, Subset(task.train, half_a.tolist()), task.metric,
-                                   f"teacher-{teacher.key}-seed{seed}", lambda m, n: (m, task.loss))
+                                   f"teacher-{teacher.key}{size_key('A', teacher_size)}-seed{seed}",
+                                   lambda m, n: (m, task.loss))
     torch.manual_seed(seed)  # a dataset that draws random crops draws the same B every run
     x_b, y_b = materialize(Subset(task.train, half_b.tolist()), trainer.batch_size)
     labels = losses.teacher_labels(kind, predict(model, x_b, trainer.batch_size, trainer.device))
-    return WeakLabels(model, records, x_b, y_b, labels, (len(half_a), len(half_b)))
+    return WeakLabels(model, records, x_b, y_b, labels, (len(half_a), len(half_b)), half_a)
+
+
+def size_key(name: str, size: int | None) -> str:
+    """The part of a checkpoint name that tells a set of a chosen size from the default halves."""
+    return "" if size is None else f"-{name}{size}"
+
+
+def pretrained_state(trainer: Trainer, student: Net, weak: WeakLabels, epochs: int) -> dict:
+    """The student's network pretrained on the unlabeled inputs of A and B (`nb360.w2s.pretrain`)."""
+    task = trainer.task
+    torch.manual_seed(trainer.seed)
+    x_a, _ = materialize(Subset(task.train, weak.half_a.tolist()), trainer.batch_size)
+    data, spec, loss = pretrain.pretext(task.spec, torch.cat([x_a, weak.x]))
+    name = f"pretrain-{student.key}-{pretrain.objective(task.spec)}{epochs}{size_key('A', weak.sizes[0])}" \
+           f"{size_key('B', weak.sizes[1])}-seed{trainer.seed}"
+    model, _ = trainer.train(student, data, loss, name, lambda m, n: (m, loss), spec=spec, epochs=epochs)
+    return model.state_dict()
 
 
 def check_protocol(directory: Path, protocol: dict) -> None:
@@ -242,6 +277,7 @@ def check_protocol(directory: Path, protocol: dict) -> None:
 def run_w2s(task, teacher: Net | ArchLike, student: Net | ArchLike, *, C: int = DEFAULT_C, N: int = DEFAULT_N,
             epochs: int = 10, batch_size: int | None = None, lr: float | None = None, aux_loss: bool = False,
             aux_coef: float = losses.AUX_COEF, warmup_frac: float = losses.WARMUP_FRAC, seed: int = 0,
+            teacher_size: int | None = None, pool_size: int | None = None, pretrain_epochs: int = 0,
             device: torch.device | str | None = None, checkpoint_dir: str | os.PathLike | None = None,
             detect: bool = True, progress: bool = True) -> Report:
     """Weak teacher, weak-to-strong student and strong ceiling on `task` (an `nb360.data.Task`).
@@ -251,6 +287,11 @@ def run_w2s(task, teacher: Net | ArchLike, student: Net | ArchLike, *, C: int = 
     seed gives the same halves, initial weights, batches and report; with `checkpoint_dir` the three
     trainings are checkpointed there every epoch and a rerun resumes them (teacher checkpoints are
     shared by runs with the same teacher, so several students reuse one teacher).
+
+    `teacher_size` and `pool_size`: samples of the teacher's labeled set A and of the student's pool
+    B (default: the two halves of the training split; `halves`). `pretrain_epochs` > 0: the student's
+    network is first pretrained that long on the unlabeled inputs of A and B
+    (`nb360.w2s.pretrain`), and ceiling and student both start from the pretrained weights.
     """
     start = time.perf_counter()
     teacher, student = Net.of(teacher, C, N), Net.of(student, C, N)
@@ -258,19 +299,25 @@ def run_w2s(task, teacher: Net | ArchLike, student: Net | ArchLike, *, C: int = 
     if aux_loss and kind != "softmax":
         raise ValueError(f"the auxiliary confidence loss needs class probabilities; task {task.name!r} has "
                          f"{kind} labels (for a regression target it only rescales the loss)")
-    if epochs < 1:
-        raise ValueError(f"epochs must be positive, got {epochs}")
+    if epochs < 1 or pretrain_epochs < 0:
+        raise ValueError(f"epochs must be positive and pretrain_epochs non-negative, got {epochs}, {pretrain_epochs}")
+    if pretrain_epochs:
+        pretrain.objective(task.spec)  # a task without a pretraining objective fails before any training
     lr = task.lr if lr is None else lr
     protocol = protocol_of(task, kind, epochs, batch_size, lr, aux_coef, warmup_frac)
     trainer = Trainer(task, epochs, batch_size, lr, seed, device, checkpoint_dir, progress, protocol)
-    weak = weak_labels(trainer, teacher, kind)
+    weak = weak_labels(trainer, teacher, kind, teacher_size, pool_size)
     models, records = {"weak": weak.model}, {"weak": weak.records}
+    init = pretrained_state(trainer, student, weak, pretrain_epochs) if pretrain_epochs else None
+    variant = f"{size_key('A', teacher_size)}{size_key('B', pool_size)}{size_key('pre', pretrain_epochs or None)}"
     models["ceiling"], records["ceiling"] = trainer.train(student, TensorDataset(weak.x, weak.y), task.metric,
-                                                          f"ceiling-{student.key}-seed{seed}", lambda m, n: (m, task.loss))
+                                                          f"ceiling-{student.key}{variant}-seed{seed}",
+                                                          lambda m, n: (m, task.loss), init=init)
     models["w2s"], records["w2s"] = trainer.train(
         student, TensorDataset(weak.x, weak.labels), losses.disagreement(kind, task.loss),
-        f"student-{student.key}-seed{seed}{'-aux' if aux_loss else ''}",
-        lambda model, n: student_loss(model, kind, task.loss, aux_loss, trainer.steps(n), aux_coef, warmup_frac))
+        f"student-{student.key}{variant}-seed{seed}{'-aux' if aux_loss else ''}",
+        lambda model, n: student_loss(model, kind, task.loss, aux_loss, trainer.steps(n), aux_coef, warmup_frac),
+        init=init)
     scores = {role: trainer.score(models[role]) for role in ROLES}
     val = {role: scores[role].get("val", math.nan) for role in ROLES}
     report = Report(
@@ -279,7 +326,8 @@ def run_w2s(task, teacher: Net | ArchLike, student: Net | ArchLike, *, C: int = 
         pgr=pgr(scores["weak"]["test"], scores["w2s"]["test"], scores["ceiling"]["test"]),
         val=val, pgr_val=pgr(val["weak"], val["w2s"], val["ceiling"]) if not math.isnan(val["weak"]) else math.nan,
         protocol={**protocol, "seed": seed, "aux_loss": aux_loss, "half_a": weak.sizes[0], "half_b": weak.sizes[1],
-                  "device": str(trainer.device)},
+                  "pretrain_epochs": pretrain_epochs,
+                  "pretrain": pretrain.objective(task.spec) if pretrain_epochs else None, "device": str(trainer.device)},
         records=records)
     if detect and kind == "softmax" and len(weak.x) >= MIN_POINTS:
         report.detection = detection_summary(models, weak, trainer)

@@ -48,10 +48,12 @@ def search_student(task, teacher: Net | ArchLike, algo: Algo = "re", budget: int
                    batch_size: int | None = None, lr: float | None = None, seed: int = 0, holdout: float = HOLDOUT,
                    device: torch.device | str | None = None, checkpoint_dir: str | os.PathLike | None = None,
                    progress: bool = True, backend: str = "inprocess", address: str | None = None,
-                   num_cpus: int | None = None) -> StudentSearch:
+                   num_cpus: int | None = None, teacher_size: int | None = None,
+                   pool_size: int | None = None) -> StudentSearch:
     """Search `budget` student cells (width C, depth N) with `algo` (a name of nb360.search.SEARCHERS
     or a Searcher class) against the teacher's labels of half B. `lr`: default the task's.
-    `backend`: "inprocess", or "ray" (`address` of a cluster, else a local Ray with `num_cpus`)."""
+    `backend`: "inprocess", or "ray" (`address` of a cluster, else a local Ray with `num_cpus`).
+    `teacher_size`, `pool_size`: the sizes of A and B, as `run_w2s` takes them."""
     if backend not in ("inprocess", "ray"):
         raise ValueError(f"backend must be 'inprocess' or 'ray', got {backend!r}")
     if budget < 1:
@@ -63,7 +65,7 @@ def search_student(task, teacher: Net | ArchLike, algo: Algo = "re", budget: int
     lr = task.lr if lr is None else lr
     trainer = Trainer(task, epochs, batch_size, lr, seed, device, checkpoint_dir, False,
                       protocol_of(task, kind, epochs, batch_size, lr))
-    weak = weak_labels(trainer, teacher, kind)  # the true targets of B (weak.y) are never used here
+    weak = weak_labels(trainer, teacher, kind, teacher_size, pool_size)  # B's true targets (weak.y): never used here
     x_b, labels = weak.x, weak.labels
     order = np.random.default_rng([seed, 1]).permutation(len(x_b))
     n_val = max(1, int(round(holdout * len(x_b))))

@@ -93,6 +93,50 @@ def test_halves_are_a_seeded_partition():
         halves(3, 0)
 
 
+def test_sized_sets_are_disjoint_and_grow_the_pool_from_the_same_permutation():
+    a, b = halves(100, seed=5, teacher_size=10, pool_size=30)
+    assert len(a) == 10 and len(b) == 30 and not set(a) & set(b)
+    a2, b2 = halves(100, seed=5, teacher_size=10, pool_size=80)
+    assert (a2 == a).all() and set(b) <= set(b2)  # a larger pool adds to the smaller one
+    for sizes in ((1, 10), (10, 1), (60, 50)):
+        with pytest.raises(ValueError, match="--teacher-size, --pool-size"):
+            halves(100, 0, *sizes)
+
+
+def test_a_small_teacher_set_a_larger_pool_and_a_pretrained_student(digits, tmp_path):
+    report = run_w2s(digits, TEACHER, 1, batch_size=128, teacher_size=50, pool_size=200, pretrain_epochs=1,
+                     checkpoint_dir=tmp_path, detect=False, **TINY)
+    assert (report.protocol["half_a"], report.protocol["half_b"]) == (50, 200)
+    assert report.protocol["pretrain"] == "rotation" and report.protocol["pretrain_epochs"] == 1
+    names = sorted(p.name for p in tmp_path.glob("*.pt"))
+    assert names == ["ceiling-1-C4-N1-A50-B200-pre1-seed0.pt", "pretrain-1-C4-N1-rotation1-A50-B200-seed0.pt",
+                     "student-1-C4-N1-A50-B200-pre1-seed0.pt", "teacher-1-C2-N1-A50-seed0.pt"]
+    # ceiling and student start from the pretrained weights, so they train otherwise than without
+    plain = run_w2s(digits, TEACHER, 1, batch_size=128, teacher_size=50, pool_size=200, detect=False, **TINY)
+    assert plain.weak == report.weak
+    assert plain.records["ceiling"][0]["train_loss"] != report.records["ceiling"][0]["train_loss"]
+
+
+def test_pretraining_objectives_fit_the_network():
+    from nb360.spaces.network import Spec, build
+    from nb360.w2s import pretrain
+
+    x = torch.randn(6, 3, 15, 15)
+    data, spec, loss = pretrain.pretext(Spec("dense2d", 3, (15, 15), 1), x)
+    masked, target = data[0]
+    assert spec.out_size == 1 and torch.equal(target, x[0, :1])
+    zeroed = (masked == 0).float().mean().item()
+    assert 0.2 < zeroed < 0.8 and torch.equal(masked[masked != 0], x[0][masked != 0])
+    data, spec, loss = pretrain.pretext(Spec("classify2d", 1, (8, 8), 10), torch.randn(5, 1, 8, 8))
+    assert len(data) == 20 and spec.out_size == 4 and [data[i][1] for i in range(4)] == [0, 1, 2, 3]
+    assert torch.equal(data[1][0], torch.rot90(data[0][0], 1, dims=(-2, -1)))
+    rotation_net, student = build(1, spec, C=4, N=1), build(1, Spec("classify2d", 1, (8, 8), 10), C=4, N=1)
+    kept = pretrain.transferable(rotation_net.state_dict(), student)
+    assert set(student.state_dict()) - set(kept) == {"classifier.weight", "classifier.bias"}
+    with pytest.raises(ValueError, match="no pretraining objective for classify1d"):
+        pretrain.objective(Spec("classify1d", 1, (100,), 4))
+
+
 def test_the_baseline_network_and_its_features(digits):
     net = Net.of("wrn")
     assert net.arch is None and net.key == "wrn" and net.to_dict()["model"] == "wrn"
