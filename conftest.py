@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent
 CI_SIZE = [
     (r"--n 1024\b", "--n 8"), (r"--solver-resolution 421\b", "--solver-resolution 85"),
     (r"--epochs \d+", "--epochs 1"), (r"--train-epochs \d+", "--train-epochs 1"),
+    (r"--pretrain-epochs \d+", "--pretrain-epochs 1"),
     (r"--C \d+", "--C 2"), (r"--N \d+", "--N 1"), (r"--seeds \d+", "--seeds 2"),
     (r"--budget \d+", "--budget 12"), (r"--classes \d+", "--classes 2"),
     (r"^(nb360 w2s synthetic .*)$", r"\1 --n 200 --points 100 --batch-size 25 --n-per-source 200"),
