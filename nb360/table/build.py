@@ -436,9 +436,8 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
     return done, failed
 
 
-def table_task(path: Path, data_root: str | os.PathLike | None = None) -> tuple[Task, int, int, dict]:
-    """The task of a table loaded as its protocol says (resolution), with the protocol's C and N
-    and the protocol itself. Refuses data that differ from the data the table was built on."""
+def table_protocol(path: Path) -> tuple[str, dict, dict]:
+    """(task name, task card, protocol) of a table whose protocol names the network it trained (C, N)."""
     with h5py.File(path, "r") as f:
         check_version(f, path)
         name = str(f.attrs["task"])
@@ -447,7 +446,21 @@ def table_task(path: Path, data_root: str | os.PathLike | None = None) -> tuple[
     if missing:
         raise ValueError(f"{path}: the table's protocol has no {' or '.join(missing)}: "
                          f"the network its runs trained is unknown")
-    card = cards.load("tasks", name)
+    return name, cards.load("tasks", name), protocol
+
+
+def table_spec(path: Path) -> tuple[network.Spec, int, int]:
+    """The network spec (the task card's, at the protocol's resolution), C and N a table trained,
+    without its data."""
+    _, card, protocol = table_protocol(path)
+    shape = tuple(protocol.get("resolution") or card["in_shape"])
+    return network.Spec(card["kind"], card["in_channels"], shape, card["out_size"]), int(protocol["C"]), int(protocol["N"])
+
+
+def table_task(path: Path, data_root: str | os.PathLike | None = None) -> tuple[Task, int, int, dict]:
+    """The task of a table loaded as its protocol says (resolution), with the protocol's C and N
+    and the protocol itself. Refuses data that differ from the data the table was built on."""
+    name, card, protocol = table_protocol(path)
     task = load_task(name, data_root, **_load_options(path, card, protocol))
     if "resolution" in protocol and list(task.spec.in_shape) != list(protocol["resolution"]):
         raise ValueError(f"{path}: protocol resolution {protocol['resolution']}, "

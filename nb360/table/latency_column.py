@@ -28,41 +28,24 @@ import os
 import platform
 import time
 
-import h5py
 import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
-from nb360 import cards
 from nb360.interrupts import sigterm_as_interrupt
 from nb360.spaces.costs import measure_latency_ms
 from nb360.spaces.nb201 import NUM_ARCHS, ArchLike
-from nb360.spaces.network import Spec, build
+from nb360.spaces.network import build
 from nb360.table.benchmark import resolve
-from nb360.table.build import select_classes
+from nb360.table.build import select_classes, table_spec
 from nb360.table.proxy_columns import torch_threads
-from nb360.table.schema import TableWriter, check_version
+from nb360.table.schema import TableWriter
 
 COLUMN = "latency_ms"
 DEFAULT_REPEATS = 10
 NOISE_SAMPLE = 100
 SAVE_EVERY = 200
 THREADS = 1  # one thread: what a single-sample deployment gets, and steady on a shared machine
-
-
-def table_spec(path: os.PathLike) -> tuple[Spec, int, int]:
-    """The network spec (task card's, at the protocol's resolution), C and N a table trained."""
-    with h5py.File(path, "r") as f:
-        check_version(f, path)
-        name = str(f.attrs["task"])
-        protocol = json.loads(f.attrs["protocol"])
-    missing = [key for key in ("C", "N") if key not in protocol]
-    if missing:
-        raise ValueError(f"{path}: the table's protocol has no {' or '.join(missing)}: the network its runs trained "
-                         "is unknown")
-    card = cards.load("tasks", name)
-    shape = tuple(protocol.get("resolution") or card["in_shape"])
-    return Spec(card["kind"], card["in_channels"], shape, card["out_size"]), int(protocol["C"]), int(protocol["N"])
 
 
 def build_latency_column(table: str | os.PathLike, repeats: int = DEFAULT_REPEATS, archs: str | int | list[ArchLike] = "all",

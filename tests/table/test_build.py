@@ -364,3 +364,11 @@ def test_test_every_scores_the_test_split_less_often_and_is_part_of_the_protocol
     assert ours["protocol"]["revision"] == TRAIN_REVISION
     with pytest.raises(ValueError, match=r"test_every \(table: 2, now: 1\)"):
         precompute(**BUILD, out=out, data_root=data_root)
+
+
+def test_the_spec_is_the_tables_network_without_its_data():
+    from nb360.table.benchmark import resolve
+    from nb360.table.build import table_spec
+
+    spec, C, N = table_spec(resolve("nb201-digits-mini"))
+    assert (spec.kind, spec.in_shape, spec.out_size, C, N) == ("classify2d", (8, 8), 10, 4, 1)

@@ -8,7 +8,7 @@ import pytest
 from nb360.spaces.nb201 import iso_class_ids
 from nb360.table.benchmark import Benchmark, resolve
 from nb360.table.build import select_classes
-from nb360.table.latency_column import build_latency_column, table_spec
+from nb360.table.latency_column import build_latency_column
 
 
 @pytest.fixture
@@ -39,11 +39,6 @@ def test_the_column_is_measured_per_class_resumed_and_its_noise_recorded(table):
     assert nothing["measured"] == 0 and nothing["noise_classes"] == 5  # the noise of the last sample of 3 or more is kept
     with pytest.raises(ValueError, match=r"other settings; differing: repeats \(table: 3, now: 5\)"):
         build_latency_column(table, repeats=5, archs=14, progress=False)
-
-
-def test_the_spec_is_the_tables_network_without_its_data(table):
-    spec, C, N = table_spec(table)
-    assert (spec.kind, spec.in_shape, C, N) == ("classify2d", (8, 8), 4, 1)
 
 
 def test_the_command_fills_the_column_and_refuses_other_settings(cli, table):
