@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 ERROR = "val_metric"  # what a search minimises first; reported as test_metric
 COSTS = ("params", "flops", "latency_ms", "train_seconds")
-REPORTED = {ERROR: "test_metric"}  # the column a search objective is scored by on the table
 
 
 def check(objectives: Sequence[str]) -> list[str]:
@@ -46,9 +45,12 @@ def check(objectives: Sequence[str]) -> list[str]:
 
 class FrontScorer:
     """A table prepared for scoring fronts on `objectives` among the cells `allowed`: each cell's
-    known costs (for what a searcher is told) and its normalised test point (for hypervolume)."""
+    known costs (for what a searcher is told) and its normalised test point (for hypervolume).
+    `error` is the column a front's error is scored by: test, or validation (mean over seeds) to ask
+    how well a search did at what it could see."""
 
-    def __init__(self, benchmark: "Benchmark", objectives: Sequence[str], allowed: np.ndarray):
+    def __init__(self, benchmark: "Benchmark", objectives: Sequence[str], allowed: np.ndarray,
+                 error: str = "test_metric"):
         self.objectives = check(objectives)
         df = benchmark.df
         missing = [c for c in self.objectives[1:] if c not in df.columns or not np.isfinite(df[c]).any()]
@@ -56,7 +58,7 @@ class FrontScorer:
             raise ValueError(f"{benchmark.path}: no {', '.join(missing)} column with values; this table can be "
                              f"searched for {ERROR} against " + ", ".join(c for c in COSTS if c in df.columns
                                                                          and np.isfinite(df[c]).any()))
-        reported = [REPORTED.get(o, o) for o in self.objectives]
+        reported = [error, *self.objectives[1:]]
         values = df[reported].to_numpy(dtype=float)
         scored = allowed & np.isfinite(values).all(axis=1)
         classes = pareto.classes(benchmark).index.to_numpy()
