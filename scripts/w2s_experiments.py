@@ -166,6 +166,20 @@ def sized_runs(task, setting: dict, seeds: int, work: Path, pool_size: int, pret
                     detect=False, device="cpu").to_dict() for seed in range(seeds)]
 
 
+def training_hours(reports: list[dict]) -> float:
+    """CPU hours of the trainings behind `reports`, from their own records (so a rerun that restores
+    them from checkpoints still states what they cost); a teacher shared by several runs counts once."""
+    seconds, teachers = 0.0, set()
+    for r in reports:
+        for role, records in r["records"].items():
+            key = (r["seed"], r["protocol"]["half_a"]) if role == "weak" else None
+            if key in teachers:
+                continue
+            teachers.add(key)
+            seconds += records[-1]["train_seconds"]
+    return seconds / 3600
+
+
 def row(reports: list[dict]) -> list[str]:
     stats = {k: mean_ci([r[k] for r in reports]) for k in ("weak", "w2s", "ceiling", "pgr")}
     return [fmt(stats[k], 4 if k != "pgr" else 2) for k in ("weak", "w2s", "ceiling", "pgr")]
@@ -182,7 +196,7 @@ def pool_part(out: Path, work: Path, seeds: int) -> list[str]:
 
     from nb360.figures import figure
 
-    start, lines, rows = time.process_time(), [], []
+    lines, rows, everything = [], [], []
     for name, task in sized_tasks(work).items():
         setting = SIZED[name]
         teacher_size, limit = setting["teacher_size"], len(task.train) - setting["teacher_size"]
@@ -192,6 +206,7 @@ def pool_part(out: Path, work: Path, seeds: int) -> list[str]:
         for ratio in RATIOS:
             pool = min(ratio * teacher_size, limit)
             reports = sized_runs(task, setting, seeds, work, pool)
+            everything += reports
             rows += [{"task": name, "ratio": pool / teacher_size, "pool": pool, **{k: r[k] for k in
                       ("seed", "weak", "w2s", "ceiling", "pgr")}} for r in reports]
             lines.append(f"| {pool / teacher_size:.2f} | {pool} | " + " | ".join(row(reports)) + " |")
@@ -202,12 +217,13 @@ def pool_part(out: Path, work: Path, seeds: int) -> list[str]:
     with figure(out / "pool.png", ncols=2, size=(4.5, 3.6), title=f"PGR against the pool-to-teacher ratio "
                 f"(mean ± 95%, {seeds} seeds)") as (_, axes):
         for ax, (name, rows_of) in zip(axes[0], frame.groupby("task", sort=False)):
-            stats = rows_of.groupby("ratio")["pgr"].apply(lambda v: mean_ci(v)).apply(pd.Series)
-            ax.errorbar(stats.index, stats["mean"], yerr=stats["ci95"], marker="o", capsize=3)
+            ratios = sorted(rows_of["ratio"].unique())
+            stats = [mean_ci(rows_of.loc[rows_of["ratio"] == r, "pgr"]) for r in ratios]
+            ax.errorbar(ratios, [m["mean"] for m in stats], yerr=[m["ci95"] for m in stats], marker="o", capsize=3)
             ax.axhline(0, color="0.3", linewidth=1)
             ax.set(xscale="log", xlabel="pool / teacher's labeled set", ylabel="PGR (test)", title=name)
             ax.grid(alpha=0.3)
-    return [f"{seeds} seeds per setting, {time.process_time() - start:.0f} CPU-s; every run in "
+    return [f"{seeds} seeds per setting, {training_hours(everything):.1f} CPU-hours of training; every run in "
             "`docs/w2s/pool.csv`.", "", *lines, "![PGR against the pool size](w2s/pool.png)"]
 
 
@@ -216,7 +232,7 @@ def pretrain_part(out: Path, work: Path, seeds: int) -> list[str]:
 
     from nb360.stats import difference_ci
 
-    start, lines, rows = time.process_time(), [], []
+    lines, rows, everything = [], [], []
     for name, task in sized_tasks(work).items():
         setting = SIZED[name]
         pool = min(PRETRAIN_RATIO * setting["teacher_size"], len(task.train) - setting["teacher_size"])
@@ -225,6 +241,7 @@ def pretrain_part(out: Path, work: Path, seeds: int) -> list[str]:
         runs = {}
         for epochs in (0, setting["epochs"]):
             runs[epochs] = sized_runs(task, setting, seeds, work, pool, pretrain_epochs=epochs)
+            everything += runs[epochs]
             label = f"pretrained {epochs} epochs" if epochs else "from scratch"
             rows += [{"task": name, "pretrain_epochs": epochs, **{k: r[k] for k in ("seed", "weak", "w2s", "ceiling",
                                                                                     "pgr")}} for r in runs[epochs]]
@@ -234,7 +251,7 @@ def pretrain_part(out: Path, work: Path, seeds: int) -> list[str]:
                       f"p that pretraining lowers it {d['p_less']:.2g}).", ""]
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out / "pretrain.csv", index=False)
-    return [f"{seeds} seeds per setting, {time.process_time() - start:.0f} CPU-s; every run in "
+    return [f"{seeds} seeds per setting, {training_hours(everything):.1f} CPU-hours of training; every run in "
             "`docs/w2s/pretrain.csv`. Pretraining: rotation prediction (digits), masked reconstruction "
             "(Darcy Flow), on the unlabeled inputs of the teacher's set and the pool, as long as the "
             "weak-to-strong training.", "", *lines]
@@ -263,7 +280,7 @@ def criteria_part(out: Path, work: Path, seeds: int) -> list[str]:
     from nb360.stats import difference_ci
     from nb360.w2s.criteria import CRITERIA, compare_criteria, picks
 
-    start, lines, rows = time.process_time(), [], []
+    lines, rows = [], []
     for name, task in sized_tasks(work).items():
         setting = SIZED[name]
         pool = min(PRETRAIN_RATIO * setting["teacher_size"], len(task.train) - setting["teacher_size"])
@@ -301,8 +318,10 @@ def criteria_part(out: Path, work: Path, seeds: int) -> list[str]:
                          f"{fmt(mean_ci([r['w2s'] for r in picked]), 4)} | {rho} |")
         lines.append("")
     out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out / "criteria.csv", index=False)
-    return [f"{seeds} seeds per task, {time.process_time() - start:.0f} CPU-s; every candidate of every seed in "
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out / "criteria.csv", index=False)
+    hours = (frame["train_seconds"].sum() + frame.groupby(["task", "seed"])["teacher_seconds"].first().sum()) / 3600
+    return [f"{seeds} seeds per task, {hours:.1f} CPU-hours of training; every candidate of every seed in "
             "`docs/w2s/criteria.csv`. Each candidate's student learns the teacher's labels of B_fit (three "
             "quarters of the pool) and its ceiling the true labels of B_fit; the criteria score it on B_val "
             "(`nb360.w2s.criteria`). `true_labels` uses true labels (the upper bound); `oracle` is the best PGR "

@@ -53,7 +53,8 @@ def compare_criteria(task, teacher: Net, candidates: list[Net], *, epochs: int =
                      device: torch.device | str | None = None, checkpoint_dir: str | os.PathLike | None = None,
                      progress: bool = False) -> list[dict]:
     """One dict per candidate: its cell, every criterion (`CRITERIA`; NaN where a criterion does not
-    apply to the task) and its weak, w2s and ceiling test errors and PGR."""
+    apply to the task), its weak, w2s and ceiling test errors and PGR, and the training seconds of
+    its student and ceiling (`train_seconds`) and of the shared teacher (`teacher_seconds`)."""
     from nb360.proxies import compute
 
     kind = losses.label_kind(task)
@@ -75,11 +76,11 @@ def compare_criteria(task, teacher: Net, candidates: list[Net], *, epochs: int =
     rows = []
     for candidate in candidates:
         name = f"{candidate.key}{size_key('A', teacher_size)}{size_key('B', pool_size)}-fit-seed{seed}"
-        student, _ = trainer.train(candidate, TensorDataset(weak.x[fit_rows], weak.labels[fit_rows]),
-                                   losses.disagreement(kind, task.loss), f"criteria-student-{name}",
-                                   lambda m, n: (m, losses.distillation_loss(kind, task.loss)))
-        ceiling, _ = trainer.train(candidate, TensorDataset(weak.x[fit_rows], weak.y[fit_rows]), task.metric,
-                                   f"criteria-ceiling-{name}", lambda m, n: (m, task.loss))
+        student, student_records = trainer.train(
+            candidate, TensorDataset(weak.x[fit_rows], weak.labels[fit_rows]), losses.disagreement(kind, task.loss),
+            f"criteria-student-{name}", lambda m, n: (m, losses.distillation_loss(kind, task.loss)))
+        ceiling, ceiling_records = trainer.train(candidate, TensorDataset(weak.x[fit_rows], weak.y[fit_rows]),
+                                                 task.metric, f"criteria-ceiling-{name}", lambda m, n: (m, task.loss))
         outputs = predict(student, weak.x[val_rows], trainer.batch_size, trainer.device)
         row = {"arch": str(candidate.arch), "index": candidate.arch.index,
                "disagreement": float(losses.disagreement(kind, task.loss)(outputs, teacher_val)),
@@ -94,7 +95,9 @@ def compare_criteria(task, teacher: Net, candidates: list[Net], *, epochs: int =
         row.update(compute(candidate.arch, task.spec, proxy_inputs, proxy_targets, task.loss, PROXIES,
                            C=candidate.C, N=candidate.N, seed=seed))
         w2s, top = trainer.score(student)["test"], trainer.score(ceiling)["test"]
-        row.update(weak=weak_test, w2s=w2s, ceiling=top, pgr=pgr(weak_test, w2s, top))
+        row.update(weak=weak_test, w2s=w2s, ceiling=top, pgr=pgr(weak_test, w2s, top),
+                   train_seconds=student_records[-1]["train_seconds"] + ceiling_records[-1]["train_seconds"],
+                   teacher_seconds=weak.records[-1]["train_seconds"])
         rows.append(row)
     return rows
 

@@ -248,16 +248,17 @@ def size_key(name: str, size: int | None) -> str:
     return "" if size is None else f"-{name}{size}"
 
 
-def pretrained_state(trainer: Trainer, student: Net, weak: WeakLabels, epochs: int) -> dict:
-    """The student's network pretrained on the unlabeled inputs of A and B (`nb360.w2s.pretrain`)."""
+def pretrained_state(trainer: Trainer, student: Net, weak: WeakLabels, epochs: int) -> tuple[dict, list[dict]]:
+    """The student's network pretrained on the unlabeled inputs of A and B (`nb360.w2s.pretrain`):
+    its state and the training's records."""
     task = trainer.task
     torch.manual_seed(trainer.seed)
     x_a, _ = materialize(Subset(task.train, weak.half_a.tolist()), trainer.batch_size)
     data, spec, loss = pretrain.pretext(task.spec, torch.cat([x_a, weak.x]))
     name = f"pretrain-{student.key}-{pretrain.objective(task.spec)}{epochs}{size_key('A', weak.sizes[0])}" \
            f"{size_key('B', weak.sizes[1])}-seed{trainer.seed}"
-    model, _ = trainer.train(student, data, loss, name, lambda m, n: (m, loss), spec=spec, epochs=epochs)
-    return model.state_dict()
+    model, records = trainer.train(student, data, loss, name, lambda m, n: (m, loss), spec=spec, epochs=epochs)
+    return model.state_dict(), records
 
 
 def check_protocol(directory: Path, protocol: dict) -> None:
@@ -308,7 +309,9 @@ def run_w2s(task, teacher: Net | ArchLike, student: Net | ArchLike, *, C: int = 
     trainer = Trainer(task, epochs, batch_size, lr, seed, device, checkpoint_dir, progress, protocol)
     weak = weak_labels(trainer, teacher, kind, teacher_size, pool_size)
     models, records = {"weak": weak.model}, {"weak": weak.records}
-    init = pretrained_state(trainer, student, weak, pretrain_epochs) if pretrain_epochs else None
+    init = None
+    if pretrain_epochs:
+        init, records["pretrain"] = pretrained_state(trainer, student, weak, pretrain_epochs)
     variant = f"{size_key('A', teacher_size)}{size_key('B', pool_size)}{size_key('pre', pretrain_epochs or None)}"
     models["ceiling"], records["ceiling"] = trainer.train(student, TensorDataset(weak.x, weak.y), task.metric,
                                                           f"ceiling-{student.key}{variant}-seed{seed}",
