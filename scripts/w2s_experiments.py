@@ -167,15 +167,16 @@ def sized_runs(task, setting: dict, seeds: int, work: Path, pool_size: int, pret
 
 
 def training_hours(reports: list[dict]) -> float:
-    """CPU hours of the trainings behind `reports`, from their own records (so a rerun that restores
+    """Hours of the trainings behind `reports` (one thread each), from their own records (so a rerun that restores
     them from checkpoints still states what they cost); a teacher shared by several runs counts once."""
     seconds, teachers = 0.0, set()
     for r in reports:
         for role, records in r["records"].items():
-            key = (r["seed"], r["protocol"]["half_a"]) if role == "weak" else None
-            if key in teachers:
-                continue
-            teachers.add(key)
+            if role == "weak":
+                key = (r["task"], r["seed"], r["protocol"]["half_a"])
+                if key in teachers:
+                    continue
+                teachers.add(key)
             seconds += records[-1]["train_seconds"]
     return seconds / 3600
 
@@ -223,7 +224,8 @@ def pool_part(out: Path, work: Path, seeds: int) -> list[str]:
             ax.axhline(0, color="0.3", linewidth=1)
             ax.set(xscale="log", xlabel="pool / teacher's labeled set", ylabel="PGR (test)", title=name)
             ax.grid(alpha=0.3)
-    return [f"{seeds} seeds per setting, {training_hours(everything):.1f} CPU-hours of training; every run in "
+    return [f"{seeds} seeds per setting, {training_hours(everything):.1f} h of training (the trainings' own "
+            "timings, one thread each); every run in "
             "`docs/w2s/pool.csv`.", "", *lines, "![PGR against the pool size](w2s/pool.png)"]
 
 
@@ -251,7 +253,8 @@ def pretrain_part(out: Path, work: Path, seeds: int) -> list[str]:
                       f"p that pretraining lowers it {d['p_less']:.2g}).", ""]
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out / "pretrain.csv", index=False)
-    return [f"{seeds} seeds per setting, {training_hours(everything):.1f} CPU-hours of training; every run in "
+    return [f"{seeds} seeds per setting, {training_hours(everything):.1f} h of training (the trainings' own "
+            "timings, one thread each); every run in "
             "`docs/w2s/pretrain.csv`. Pretraining: rotation prediction (digits), masked reconstruction "
             "(Darcy Flow), on the unlabeled inputs of the teacher's set and the pool, as long as the "
             "weak-to-strong training.", "", *lines]
@@ -321,7 +324,8 @@ def criteria_part(out: Path, work: Path, seeds: int) -> list[str]:
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "criteria.csv", index=False)
     hours = (frame["train_seconds"].sum() + frame.groupby(["task", "seed"])["teacher_seconds"].first().sum()) / 3600
-    return [f"{seeds} seeds per task, {hours:.1f} CPU-hours of training; every candidate of every seed in "
+    return [f"{seeds} seeds per task, {hours:.1f} h of training (the trainings' own timings, one thread each); "
+            "every candidate of every seed in "
             "`docs/w2s/criteria.csv`. Each candidate's student learns the teacher's labels of B_fit (three "
             "quarters of the pool) and its ceiling the true labels of B_fit; the criteria score it on B_val "
             "(`nb360.w2s.criteria`). `true_labels` uses true labels (the upper bound); `oracle` is the best PGR "
