@@ -123,8 +123,7 @@ def run(out: str | Path, tables: Sequence[TableLike] = DEFAULT_TABLES,
     out = start(out)
     loaded = load_tables(tables, NAME)
     cost_data = cost_file.read(costs) if costs is not None else None
-    shapes, operations, fronts, plotted, notes = [], [], [], {}, []
-    errors = {}
+    shapes, operations, fronts, by_table, notes = [], [], [], {}, []
     for table in loaded:
         _, flops, source = table_costs(table, cost_data)
         if source != "table":
@@ -141,14 +140,13 @@ def run(out: str | Path, tables: Sequence[TableLike] = DEFAULT_TABLES,
         operations.append(operation_shares(rows, front).assign(table=label(table)))
         fronts.append(pd.DataFrame({"table": label(table), "index": rows[front], "flops": cost[front],
                                     "test_metric": error[front]}))
-        errors[label(table)] = (error, front)
-        plotted[label(table)] = (cost, error, front)
+        by_table[label(table)] = (cost, error, front)
     frames = {"shape": pd.DataFrame(shapes), "operations": pd.concat(operations, ignore_index=True)[
         ["table", "op", "front_share", "all_share", "ratio"]], "fronts": pd.concat(fronts, ignore_index=True)}
     transfer = []
-    for a, b in ((a, b) for a in errors for b in errors if a != b):
-        error_a, front_a = errors[a]
-        error_b, _ = errors[b]
+    for a, b in ((a, b) for a in by_table for b in by_table if a != b):
+        _, error_a, front_a = by_table[a]
+        _, error_b, _ = by_table[b]
         ranks = percentile_rank(np.where(np.isfinite(error_a), error_b, np.nan))[front_a]
         ranks = ranks[np.isfinite(ranks)]
         transfer.append({"front_of": a, "ranked_on": b, "front_cells": len(ranks),
@@ -157,7 +155,7 @@ def run(out: str | Path, tables: Sequence[TableLike] = DEFAULT_TABLES,
     if transfer:
         frames["transfer"] = pd.DataFrame(transfer)
     figures = [out / "fronts.png", out / "operations.png"]
-    plot_fronts(plotted, figures[0])
+    plot_fronts(by_table, figures[0])
     plot_operations(frames["operations"], figures[1])
     if cost_data is not None:
         frames["task_flops"] = task_flops(cost_data)

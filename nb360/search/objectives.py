@@ -95,14 +95,13 @@ class FoundFront:
         self.members: list[tuple[tuple[float, ...], int]] = []  # (observed objectives, index)
         self.regret = 1.0
 
-    def add(self, index: int, observed: tuple[float, ...]) -> bool:
-        """Add a query; True if the front changed (and `regret` was recomputed)."""
+    def add(self, index: int, observed: tuple[float, ...]) -> None:
+        """Add a query; `regret` is recomputed only when the front changes."""
         if observed[0] != observed[0] or observed[0] == float("inf"):
-            return False
+            return
         for seen, _ in self.members:
             if all(s <= o for s, o in zip(seen, observed)):
-                return False  # beaten by, or equal to, a member
+                return  # beaten by, or equal to, a member
         self.members = [(seen, i) for seen, i in self.members if not all(o <= s for o, s in zip(observed, seen))]
         self.members.append((observed, index))
         self.regret = self.scorer.regret([i for _, i in self.members])
-        return True
