@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from nb360.figures import figure
-from nb360.search.runner import COLUMNS, HV_REGRET
+from nb360.search.runner import HV_REGRET, columns
 from nb360.stats import difference_ci, mean_ci
 
 
@@ -28,7 +28,7 @@ def write_outputs(trials, out: str | Path, title: str = "", val_pick: float | No
     out.mkdir(parents=True, exist_ok=True)
     paths = {"trials": out / "trials.csv", "regret": out / "regret.png", "best": out / "best.json"}
     objectives = objectives_of(trials)
-    trials.to_csv(paths["trials"], index=False, columns=[*COLUMNS, *objectives[1:]] + ([HV_REGRET] if objectives else []))
+    trials.to_csv(paths["trials"], index=False, columns=columns(objectives))
     best = found_fronts(trials) if objectives else best_archs(trials)
     paths["best"].write_text(json.dumps(best, indent=2) + "\n")
     plot_regret(trials, paths["regret"], title, val_pick=val_pick, true_front=true_front)
