@@ -17,9 +17,13 @@
 6. Choosing the student (`criteria`): at the same pool, six candidate cells scored by each criterion
    of `nb360.w2s.criteria` that needs no true label, and by a few true labels (the upper bound);
    the PGR of each criterion's choice.
+7. Pattern sources (`sources`): at the same pool, three sources of the task's own inputs with overlap
+   densities 0.1, 0.5 and 0.9 (coarse-only, fine-only and sharp inputs; `nb360.w2s.sources`): PGR and
+   detected overlap density per source, and which source UCB selection buys.
 
 Figures and CSV files go to docs/w2s/; each part rewrites its section of docs/w2s.md (between the
-`<!-- results -->`, `<!-- pool -->`, `<!-- pretrain -->` and `<!-- criteria -->` markers) with the numbers measured here.
+`<!-- results -->`, `<!-- pool -->`, `<!-- pretrain -->`, `<!-- criteria -->` and `<!-- sources -->`
+markers) with the numbers measured here.
 """
 
 from __future__ import annotations
@@ -333,10 +337,71 @@ def criteria_part(out: Path, work: Path, seeds: int) -> list[str]:
             "means the criterion's preferred direction goes with higher PGR; mean ± 95% over seeds.", "", *lines]
 
 
+# Item 4: pattern sources (nb360.w2s.sources). Block sizes: digits' 8x8 images in 2x2 blocks, Darcy's 15x15
+# coefficient fields (channel 0; the coordinate channels stay whole) in 3x3 blocks.
+PATTERNS = {"digits": {"factor": 2, "channels": None}, "darcyflow": {"factor": 3, "channels": 1}}
+
+
+def sources_part(out: Path, work: Path, seeds: int) -> list[str]:
+    import pandas as pd
+
+    from nb360.w2s.report import write_sources
+    from nb360.w2s.sources import DENSITIES, run_sources
+
+    lines, rows, selection = [], [], []
+    for name, task in sized_tasks(work).items():
+        setting, pattern = SIZED[name], PATTERNS[name]
+        pool = min(PRETRAIN_RATIO * setting["teacher_size"], len(task.train) - setting["teacher_size"])
+        for seed in range(seeds):
+            found = run_sources(task, Net.of(WEAK_CELL, 2, 1), Net.of(DEFAULT_STUDENT, setting["C"], 1),
+                                epochs=setting["epochs"], seed=seed, teacher_size=setting["teacher_size"],
+                                pool_size=pool, checkpoint_dir=work / f"sources-{name}", device="cpu", **pattern)
+            rows += [{"task": name, "seed": seed, **r} for r in found["sources"]]
+            selection += [{"task": name, "seed": seed, **r} for r in found["selection"]]
+        frame = pd.DataFrame([r for r in rows if r["task"] == name])
+        sel = pd.DataFrame([r for r in selection if r["task"] == name])
+        write_sources(out / "sources" / name, frame, sel)
+        single = "detected_overlap_student" in frame
+        lines += [f"#### {name}: {setting_text(task, setting)}; sources of {pool} inputs, blocks of "
+                  f"{pattern['factor']}x{pattern['factor']}", "",
+                  "| overlap density | detected (student features) | detected (inputs) | weak | w2s | ceiling | PGR | "
+                  "weak / w2s on fine-only test inputs |", "|---|---|---|---|---|---|---|---|"]
+        for density, of in frame.groupby("density"):
+            detected = [fmt(mean_ci(of[f"detected_overlap_{s}"]), 2) if single else "n/a" for s in ("student", "inputs")]
+            lines.append(f"| {density:g} | " + " | ".join(detected) + " | " + " | ".join(row(of.to_dict("records")))
+                         + f" | {fmt(mean_ci(of['weak_hard']), 3)} / {fmt(mean_ci(of['w2s_hard']), 3)} |")
+        by_seed = frame.pivot(index="seed", columns="density", values="pgr")
+        gain = mean_ci(by_seed[max(DENSITIES)] - by_seed[min(DENSITIES)])
+        lines += ["", f"PGR of the densest source minus the sparsest, paired by seed: {fmt(gain, 2)}."]
+        if single:
+            conf = {g: fmt(mean_ci(frame[f"teacher_confidence_{g}"]), 2) for g in ("easy", "hard", "overlap")}
+            prec = {s: fmt(mean_ci(frame[f"precision_{s}"]), 2) for s in ("student", "inputs")}
+            lines += [f"The teacher's confidence (margin of its two largest probabilities) on coarse-only "
+                      f"{conf['easy']}, fine-only {conf['hard']}, sharp {conf['overlap']} inputs; precision of the "
+                      f"detected overlap points, student features {prec['student']}, inputs {prec['inputs']}."]
+            lines += ["", f"Source selection over the three sources (budget {pool} points in rounds of 20; "
+                      "strong representation: the raw inputs):", "",
+                      "| policy | true overlap density bought | detected | rounds on the densest source | "
+                      "rounds on the source with the best PGR |", "|---|---|---|---|---|"]
+            for policy, of in sel.groupby("policy", sort=False):
+                lines.append(f"| {policy} | " + " | ".join(fmt(mean_ci(of[c]), 2) for c in (
+                    "true_overlap", "detected_overlap", f"share_d{max(DENSITIES):g}", "share_best_pgr")) + " |")
+        lines += ["", f"![{name}: PGR and detection against overlap density](w2s/sources/{name}/sources.png)", ""]
+    frame = pd.DataFrame(rows)
+    hours = (frame["train_seconds"].sum() + frame.groupby(["task", "seed"])["teacher_seconds"].first().sum()) / 3600
+    return [f"{seeds} seeds per source, {hours:.1f} h of training (the trainings' own timings, one thread each); every run "
+            "in `docs/w2s/sources/TASK/sources.csv` (and `selection.csv`). "
+            "Sources are made from the task's own inputs (`nb360.w2s.sources`): coarse-only inputs (block means) carry "
+            "the easy pattern, fine-only inputs (the residual) the hard one, sharp inputs both; the teacher sees "
+            "the coarse part of whatever it is given. Each source is the same pool of images in another mixture; "
+            "all are scored on the test split in equal thirds of the three kinds.", "", *lines]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="results,pool,pretrain,criteria",
-                        help="comma-separated: results (synthetic, digits, Darcy Flow), pool, pretrain, criteria")
+    parser.add_argument("--parts", default="results,pool,pretrain,criteria,sources",
+                        help="comma-separated: results (synthetic, digits, Darcy Flow), pool, pretrain, criteria, "
+                             "sources")
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the searched-student runs (synthetic: 5)")
     parser.add_argument("--sized-seeds", type=int, default=10, help="seeds of the pool and pretraining parts")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "w2s")
@@ -346,7 +411,8 @@ def main() -> None:
     torch.set_num_threads(1)  # tiny networks: one thread is fastest, and the machine is shared
     parts = args.parts.split(",")
     command = f"`python scripts/w2s_experiments.py --parts {{part}} --seeds {args.seeds} --sized-seeds {args.sized_seeds}`"
-    for part, make in (("pool", pool_part), ("pretrain", pretrain_part), ("criteria", criteria_part)):
+    for part, make in (("pool", pool_part), ("pretrain", pretrain_part), ("criteria", criteria_part),
+                       ("sources", sources_part)):
         if part in parts:
             start = time.time()
             lines = make(args.out, args.work, args.sized_seeds)

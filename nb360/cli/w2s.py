@@ -1,4 +1,4 @@
-"""`nb360 w2s`, `nb360 w2s search`, `nb360 w2s synthetic`: weak-to-strong generalization."""
+"""`nb360 w2s`, `nb360 w2s search`, `nb360 w2s sources`, `nb360 w2s synthetic`: weak-to-strong generalization."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def cmd_w2s(args: argparse.Namespace) -> None:
     from nb360.w2s.report import write_report
     from nb360.w2s.search import best_from_file
 
-    _require(args, ("teacher", "student", "out"), " (or an action: search, synthetic)")
+    _require(args, ("teacher", "student", "out"), " (or an action: search, sources, synthetic)")
     extra = {}
     student = args.student
     if student.endswith(".json") or Path(student).is_file():  # a search's best.json
@@ -116,8 +116,35 @@ def cmd_synthetic(args: argparse.Namespace) -> None:
         print(path)
 
 
-def _shared(p: argparse.ArgumentParser) -> None:
-    """Options of `nb360 w2s` and `nb360 w2s search`."""
+def cmd_sources(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from nb360.w2s.protocol import Net
+    from nb360.w2s.report import write_sources
+    from nb360.w2s.sources import run_sources
+
+    _require(args, ("teacher", "out"))
+    task = _task(args)
+    teacher, student = Net.of(args.teacher, args.teacher_C, args.teacher_N), Net.of(args.student, args.C, args.N)
+    rows, selection = [], []
+    for seed in range(args.seed, args.seed + args.seeds):
+        found = run_sources(task, teacher, student, densities=args.densities, factor=args.block,
+                            channels=args.pattern_channels, epochs=args.epochs, seed=seed,
+                            teacher_size=args.teacher_size, pool_size=args.pool_size, batch_size=args.batch_size,
+                            lr=args.lr or task.lr, checkpoint_dir=Path(args.out) / "checkpoints")
+        for r in found["sources"]:
+            print(f"seed {seed}, overlap density {r['density']:g}: weak {r['weak']:.4f}  w2s {r['w2s']:.4f}  "
+                  f"ceiling {r['ceiling']:.4f}  PGR {r['pgr']:.3f}"
+                  + (f"  detected overlap {r['detected_overlap_student']:.2f}" if "detected_overlap_student" in r
+                     else ""), flush=True)
+        rows += [{"seed": seed, **r} for r in found["sources"]]
+        selection += [{"seed": seed, **r} for r in found["selection"]]
+    for path in write_sources(args.out, pd.DataFrame(rows), pd.DataFrame(selection)).values():
+        print(path)
+
+
+def _shared(p: argparse.ArgumentParser, pretrain: bool = True, writes: str = "report.json, report.png") -> None:
+    """Options of `nb360 w2s`, `nb360 w2s search` and (without pretraining) `nb360 w2s sources`."""
     p.add_argument("--teacher", default=None, help="the weak teacher: NB201 string, official index, or wrn (required)")
     p.add_argument("--teacher-C", type=options.positive, default=4, help="teacher's channels of the first stage")
     p.add_argument("--teacher-N", type=options.positive, default=1, help="teacher's cells per stage")
@@ -126,19 +153,20 @@ def _shared(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool-size", type=options.int_at_least(2), default=None,
                    help="samples of the student's weak-labeled pool B, drawn after A (default: the rest of the "
                         "training split)")
-    p.add_argument("--pretrain-epochs", type=options.non_negative, default=0,
-                   help="self-supervised pretraining of the student on the unlabeled inputs of A and B first: "
-                        "masked reconstruction (dense tasks) or rotation prediction (2D classification) "
-                        "(default: 0, none)")
+    if pretrain:
+        p.add_argument("--pretrain-epochs", type=options.non_negative, default=0,
+                       help="self-supervised pretraining of the student on the unlabeled inputs of A and B first: "
+                            "masked reconstruction (dense tasks) or rotation prediction (2D classification) "
+                            "(default: 0, none)")
     options.add(p, "task", "C", "N", "epochs", "batch_size", "lr", "seed", "seeds", "resolution", "data_root", "out",
                 C={"help": "student's channels of the first stage"}, N={"help": "student's cells per stage"},
                 epochs={"default": 20, "help": "epochs of each training"},
-                out={"default": None, "help": "output folder: report.json, report.png, checkpoints/ to resume (required)"})
+                out={"default": None, "help": f"output folder: {writes}, checkpoints/ to resume (required)"})
 
 
 def register(sub) -> None:
     p = sub.add_parser("w2s", help="weak-to-strong: weak teacher, student on its labels, ceiling, PGR; "
-                                   "actions search (a student from weak labels only), synthetic")
+                                   "actions search (a student from weak labels only), sources, synthetic")
     w2s_sub = p.add_subparsers(dest="w2s_command", metavar="ACTION", parser_class=options.Parser)
     _shared(p)
     p.add_argument("--student", default=None,
@@ -162,6 +190,22 @@ def register(sub) -> None:
     s.add_argument("--backend", choices=("inprocess", "ray"), default="inprocess",
                    help="train the candidates in this process, or as Ray Tune trials")
     s.set_defaults(func=cmd_search)
+    s = w2s_sub.add_parser("sources", help="sources of the task's own inputs with different overlap density "
+                                           "(coarse-only, fine-only, sharp inputs): PGR, detected overlap, "
+                                           "source selection (CSV + PNG)")
+    _shared(s, pretrain=False, writes="sources.csv, selection.csv, sources.png")
+    s.add_argument("--student", default=DEFAULT_STUDENT,
+                   help="NB201 string, official index, or wrn (default: the cell of nor_conv_3x3 on every edge)")
+    s.add_argument("--densities", type=options.float_list, default=[0.1, 0.5, 0.9],
+                   help="overlap density of each source: the share of sharp inputs, the rest half coarse-only, "
+                        "half fine-only")
+    s.add_argument("--block", type=options.int_at_least(2), default=2,
+                   help="side of the blocks whose means make an input's coarse part (must divide the input's "
+                        "height and width)")
+    s.add_argument("--pattern-channels", type=options.positive, default=None,
+                   help="how many leading input channels carry the patterns (default: all; Darcy Flow: 1, its "
+                        "coefficient field, not the coordinate channels)")
+    s.set_defaults(func=cmd_sources)
     s = w2s_sub.add_parser("synthetic", help="overlap density experiments on the synthetic problem: PGR, detection, "
                                              "source selection (CSV + PNG each)")
     s.add_argument("--densities", type=options.float_list, default=[0.0, 0.05, 0.1, 0.2, 0.3], help="overlap densities")

@@ -17,6 +17,7 @@ _EXPORTS = {
     "Report": "nb360.w2s.protocol",
     "run_w2s": "nb360.w2s.protocol",
     "search_student": "nb360.w2s.search",
+    "run_sources": "nb360.w2s.sources",
 }
 __all__ = sorted(_EXPORTS)
 

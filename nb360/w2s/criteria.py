@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from nb360.w2s import losses
-from nb360.w2s.detect import detect_overlap
+from nb360.w2s.detect import confidence, detect_overlap
 from nb360.w2s.gap import pgr
 from nb360.w2s.protocol import Net, Trainer, predict, protocol_of, size_key, weak_labels
 
@@ -70,7 +70,7 @@ def compare_criteria(task, teacher: Net, candidates: list[Net], *, epochs: int =
     weak_test = trainer.score(weak.model)["test"]
     single = kind == "softmax"
     teacher_val = weak.labels[val_rows]
-    confidence = _margin(teacher_val) if single else None
+    margin = confidence(teacher_val.numpy()) if single else None
     proxy_inputs = weak.x[fit_rows[:PROXY_BATCH]]
     proxy_targets = weak.labels[fit_rows[:PROXY_BATCH]].argmax(1) if single else weak.labels[fit_rows[:PROXY_BATCH]]
     rows = []
@@ -87,7 +87,7 @@ def compare_criteria(task, teacher: Net, candidates: list[Net], *, epochs: int =
                "true_labels": float(task.metric(outputs[:true_labels], weak.y[val_rows][:true_labels]))}
         if single:
             differs = (outputs.argmax(1) != teacher_val.argmax(1)).float().numpy()
-            row["confident_disagreement"] = float((confidence * differs).sum() / confidence.sum())
+            row["confident_disagreement"] = float((margin * differs).sum() / margin.sum())
             features = predict(student, weak.x[val_rows], trainer.batch_size, trainer.device, features=True)
             row["overlap_density"] = float(detect_overlap(teacher_val.numpy(), features.numpy()).overlap.mean())
         else:
@@ -115,8 +115,3 @@ def picks(rows: list[dict]) -> dict[str, dict]:
         chosen["oracle"] = max(finite, key=lambda r: r["pgr"])
     return chosen
 
-
-def _margin(probs: torch.Tensor) -> np.ndarray:
-    """The teacher's confidence per point: its two largest probabilities' difference."""
-    top = probs.topk(2, dim=1).values
-    return (top[:, 0] - top[:, 1]).numpy()

@@ -1,5 +1,5 @@
 """What the `nb360 w2s` commands write: report.json and report.png for runs on a task, and the
-CSV + PNG pairs of the synthetic experiments. Means come with 95% confidence intervals over seeds
+CSV + PNG pairs of the synthetic and the pattern-source experiments. Means come with 95% confidence intervals over seeds
 (Student's t; NaN with fewer than two seeds)."""
 
 from __future__ import annotations
@@ -74,6 +74,33 @@ def write_synthetic(out: str | Path, sweep, selection) -> dict[str, Path]:
                                        for policy in policies], policies)
         axes[0, 0].set(ylabel="true overlap density of the points bought", title="source selection")
     paths.update({f"{name}_png": out / f"{name}.png" for name in ("density", "detection", "selection")})
+    return paths
+
+
+def write_sources(out: str | Path, sources, selection) -> dict[str, Path]:
+    """sources.csv (one row per seed and source, `nb360.w2s.sources.run_sources`), selection.csv (per
+    seed and policy; single-label tasks) and sources.png: PGR against the source's overlap density,
+    and for single-label tasks the detected overlap density against the true one."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"sources": out / "sources.csv", "png": out / "sources.png"}
+    sources.to_csv(paths["sources"], index=False)
+    if len(selection):
+        paths["selection"] = out / "selection.csv"
+        selection.to_csv(paths["selection"], index=False)
+    detected = "detected_overlap_student" in sources
+    by_density = sources.groupby("density")
+    with figure(paths["png"], ncols=2 if detected else 1, size=(5, 4)) as (_, axes):
+        _line(axes[0, 0], by_density["pgr"], "PGR")
+        axes[0, 0].axhline(0, color="0.3", linewidth=1)
+        axes[0, 0].set(xlabel="overlap density of the source", ylabel="PGR (test, equal thirds of the kinds)",
+                       title="PGR against overlap density")
+        if detected:
+            for name in ("student", "inputs"):
+                _line(axes[0, 1], by_density[f"detected_overlap_{name}"], f"detected ({name})")
+            axes[0, 1].plot([0, 1], [0, 1], color="0.5", linestyle=":", label="true")
+            axes[0, 1].set(xlabel="overlap density of the source", ylabel="detected overlap density",
+                           title="overlap detection")
     return paths
 
 

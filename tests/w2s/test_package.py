@@ -13,5 +13,5 @@ def test_public_names():
     import nb360.w2s as w2s
 
     assert callable(w2s.run_w2s) and callable(w2s.detect_overlap) and callable(w2s.select_sources)
-    assert callable(w2s.pgr) and callable(w2s.search_student)
+    assert callable(w2s.pgr) and callable(w2s.search_student) and callable(w2s.run_sources)
     assert {"Net", "Report", "Detection"} <= set(dir(w2s))

@@ -1,4 +1,4 @@
-"""`nb360 w2s`, `nb360 w2s search`, `nb360 w2s synthetic`: real runs on digits, tiny networks."""
+"""`nb360 w2s`, `nb360 w2s search`, `nb360 w2s sources`, `nb360 w2s synthetic`: real runs on digits, tiny networks."""
 
 import json
 
@@ -21,6 +21,9 @@ TINY = ["--task", "digits", "--teacher", "1", "--teacher-C", "2", "--C", "4", "-
     (["w2s", *TINY, "--student", "99999", "--out", "x"], "out of range"),
     (["w2s", "synthetic", "--densities", "0.1,2", "--out", "x"], "expected fractions in [0, 1]"),
     (["w2s", "search", *TINY, "--algo", "zc-re", "--out", "x"], "invalid choice: 'zc-re'"),
+    (["w2s", "sources", *TINY, "--block", "3", "--out", "x"], "divide the inputs' 8x8"),
+    (["w2s", "sources", *TINY, "--pool-size", "10", "--out", "x"], "the pool has 10 (--pool-size)"),
+    (["w2s", "sources", *TINY, "--pretrain-epochs", "1", "--out", "x"], "unrecognized arguments: --pretrain-epochs"),
 ])
 def test_bad_input_is_one_line_exit_2(args, expected, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -63,3 +66,14 @@ def test_w2s_synthetic_writes_csv_and_png(tmp_path):
                  "--batch-size", "25", "--n-per-source", "200", "--out", str(out)]) == 0
     for name in ("density", "detection", "selection"):
         assert (out / f"{name}.csv").exists() and (out / f"{name}.png").exists()
+
+
+def test_w2s_sources_writes_csv_and_png(tmp_path, capsys):
+    out = tmp_path / "sources"
+    assert main(["w2s", "sources", *TINY, "--densities", "0.2,0.8", "--teacher-size", "60", "--pool-size", "80",
+                 "--out", str(out)]) == 0
+    rows = (out / "sources.csv").read_text().splitlines()
+    assert len(rows) == 3 and "detected_overlap_student" in rows[0]
+    assert len((out / "selection.csv").read_text().splitlines()) == 4  # ucb, random, fixed
+    assert (out / "sources.png").read_bytes()[:4] == b"\x89PNG"
+    assert "seed 0, overlap density 0.8: weak" in capsys.readouterr().out
