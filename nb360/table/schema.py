@@ -313,6 +313,10 @@ class DamagedTableError(ValueError):
     """A table file that HDF5 cannot read: truncated, overwritten, not HDF5, or a checksum mismatch."""
 
 
+class BusyTableError(ValueError):
+    """A table file that another process holds open for writing (HDF5's lock): a build still running."""
+
+
 @contextmanager
 def reading(path: Path):
     """Open a table for reading; a file HDF5 cannot read, on opening or inside a dataset, raises
@@ -324,6 +328,9 @@ def reading(path: Path):
         if isinstance(error, FileNotFoundError):
             raise
         what = " ".join(str(error).split())
+        if "unable to lock file" in what:
+            raise BusyTableError(f"{path}: another process has the table open for writing (a build still running?); "
+                                 "read it when that process ends, or read a copy made before it started") from None
         checksum = "checksum" in what or "filter returned failure" in what
         raise DamagedTableError(
             f"{path}: cannot read the table ({what}): "

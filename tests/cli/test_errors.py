@@ -56,6 +56,21 @@ def test_a_damaged_table_is_one_line_naming_the_file(cli, table, tmp_path, how, 
     assert str(path) in lines[0] and lines[0].startswith(f"nb360 {name}: error: ")
 
 
+def test_a_table_being_written_is_one_line_saying_so(cli, table, tmp_path):
+    path = tmp_path / "busy.h5"
+    shutil.copy(table, path)
+    writer = subprocess.Popen([sys.executable, "-c", f"import h5py, sys; f = h5py.File({str(path)!r}, 'r+'); "
+                               "print('open', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "open"  # another process holds HDF5's write lock
+        result = cli("table", "info", str(path))
+    finally:
+        writer.communicate("")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert str(path) in result.stderr and "open for writing" in result.stderr
+
+
 def test_debug_shows_the_traceback(cli, table, tmp_path):
     result = cli("--debug", "query", str(damaged(table, tmp_path, "text")), "5")
     assert result.returncode != 0 and "Traceback" in result.stderr
