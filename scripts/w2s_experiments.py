@@ -17,8 +17,8 @@
 6. Choosing the student (`criteria`): at the same pool, six candidate cells scored by each criterion
    of `nb360.w2s.criteria` that needs no true label, and by a few true labels (the upper bound);
    the PGR of each criterion's choice.
-7. Pattern sources (`sources`): at the same pool, three sources of the task's own inputs with overlap
-   densities 0.1, 0.5 and 0.9 (coarse-only, fine-only and sharp inputs; `nb360.w2s.sources`): PGR and
+7. Pattern sources (`sources`): at the same pool, four sources of the task's own inputs with overlap
+   densities 0.1, 0.5, 0.9 and 1 (coarse-only, fine-only and sharp inputs; `nb360.w2s.sources`): PGR and
    detected overlap density per source, and which source UCB selection buys.
 
 Figures and CSV files go to docs/w2s/; each part rewrites its section of docs/w2s.md (between the
@@ -345,6 +345,7 @@ PATTERNS = {"digits": {"factor": 2, "channels": None}, "darcyflow": {"factor": 3
 def sources_part(out: Path, work: Path, seeds: int) -> list[str]:
     import pandas as pd
 
+    from nb360.w2s.gap import pgr
     from nb360.w2s.report import write_sources
     from nb360.w2s.sources import DENSITIES, run_sources
 
@@ -365,11 +366,13 @@ def sources_part(out: Path, work: Path, seeds: int) -> list[str]:
         lines += [f"#### {name}: {setting_text(task, setting)}; sources of {pool} inputs, blocks of "
                   f"{pattern['factor']}x{pattern['factor']}", "",
                   "| overlap density | detected (student features) | detected (inputs) | weak | w2s | ceiling | PGR | "
-                  "weak / w2s on fine-only test inputs |", "|---|---|---|---|---|---|---|---|"]
+                  "fine-only test inputs: weak / w2s / ceiling | PGR there |", "|---|---|---|---|---|---|---|---|---|"]
         for density, of in frame.groupby("density"):
             detected = [fmt(mean_ci(of[f"detected_overlap_{s}"]), 2) if single else "n/a" for s in ("student", "inputs")]
+            hard = " / ".join(f"{mean_ci(of[f'{role}_hard'])['mean']:.3f}" for role in ("weak", "w2s", "ceiling"))
+            hard_pgr = [pgr(r["weak_hard"], r["w2s_hard"], r["ceiling_hard"]) for r in of.to_dict("records")]
             lines.append(f"| {density:g} | " + " | ".join(detected) + " | " + " | ".join(row(of.to_dict("records")))
-                         + f" | {fmt(mean_ci(of['weak_hard']), 3)} / {fmt(mean_ci(of['w2s_hard']), 3)} |")
+                         + f" | {hard} | {fmt(mean_ci(hard_pgr), 2)} |")
         by_seed = frame.pivot(index="seed", columns="density", values="pgr")
         gain = mean_ci(by_seed[max(DENSITIES)] - by_seed[min(DENSITIES)])
         lines += ["", f"PGR of the densest source minus the sparsest, paired by seed: {fmt(gain, 2)}."]
@@ -379,7 +382,7 @@ def sources_part(out: Path, work: Path, seeds: int) -> list[str]:
             lines += [f"The teacher's confidence (margin of its two largest probabilities) on coarse-only "
                       f"{conf['easy']}, fine-only {conf['hard']}, sharp {conf['overlap']} inputs; precision of the "
                       f"detected overlap points, student features {prec['student']}, inputs {prec['inputs']}."]
-            lines += ["", f"Source selection over the three sources (budget {pool} points in rounds of 20; "
+            lines += ["", f"Source selection over these sources (budget {pool} points in rounds of 20; "
                       "strong representation: the raw inputs):", "",
                       "| policy | true overlap density bought | detected | rounds on the densest source | "
                       "rounds on the source with the best PGR |", "|---|---|---|---|---|"]

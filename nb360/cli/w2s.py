@@ -9,6 +9,8 @@ from typing import Sequence
 
 from nb360.cli import options
 
+# nb360.w2s.sources.DENSITIES, written out so that building the parser imports no torch (a test checks they agree)
+SOURCE_DENSITIES = [0.1, 0.5, 0.9, 1.0]
 # the densest cell: the default student of `nb360 w2s search`
 DEFAULT_STUDENT = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -196,7 +198,7 @@ def register(sub) -> None:
     _shared(s, pretrain=False, writes="sources.csv, selection.csv, sources.png")
     s.add_argument("--student", default=DEFAULT_STUDENT,
                    help="NB201 string, official index, or wrn (default: the cell of nor_conv_3x3 on every edge)")
-    s.add_argument("--densities", type=options.float_list, default=[0.1, 0.5, 0.9],
+    s.add_argument("--densities", type=options.float_list, default=SOURCE_DENSITIES,
                    help="overlap density of each source: the share of sharp inputs, the rest half coarse-only, "
                         "half fine-only")
     s.add_argument("--block", type=options.int_at_least(2), default=2,

@@ -99,6 +99,7 @@ def write_sources(out: str | Path, sources, selection) -> dict[str, Path]:
             for name in ("student", "inputs"):
                 _line(axes[0, 1], by_density[f"detected_overlap_{name}"], f"detected ({name})")
             axes[0, 1].plot([0, 1], [0, 1], color="0.5", linestyle=":", label="true")
+            axes[0, 1].legend()
             axes[0, 1].set(xlabel="overlap density of the source", ylabel="detected overlap density",
                            title="overlap detection")
     return paths

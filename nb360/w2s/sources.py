@@ -45,7 +45,7 @@ from nb360.w2s.protocol import Net, Trainer, halves, materialize, predict, proto
 from nb360.w2s.select import POLICIES, select_sources
 from nb360.w2s.synthetic import detection_scores
 
-DENSITIES = (0.1, 0.5, 0.9)
+DENSITIES = (0.1, 0.5, 0.9, 1.0)  # 1.0: no fine-only input in the pool at all
 SELECTION_BATCH = 20
 
 

@@ -68,6 +68,13 @@ def test_w2s_synthetic_writes_csv_and_png(tmp_path):
         assert (out / f"{name}.csv").exists() and (out / f"{name}.png").exists()
 
 
+def test_the_sources_default_densities_are_the_librarys():
+    from nb360.cli.w2s import SOURCE_DENSITIES
+    from nb360.w2s.sources import DENSITIES
+
+    assert SOURCE_DENSITIES == list(DENSITIES)
+
+
 def test_w2s_sources_writes_csv_and_png(tmp_path, capsys):
     out = tmp_path / "sources"
     assert main(["w2s", "sources", *TINY, "--densities", "0.2,0.8", "--teacher-size", "60", "--pool-size", "80",
