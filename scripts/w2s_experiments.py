@@ -185,6 +185,12 @@ def training_hours(reports: list[dict]) -> float:
     return seconds / 3600
 
 
+def shared_teacher_hours(frame) -> float:
+    """Hours of training behind rows that each record their own trainings (`train_seconds`) and the
+    teacher their task and seed share (`teacher_seconds`, counted once)."""
+    return (frame["train_seconds"].sum() + frame.groupby(["task", "seed"])["teacher_seconds"].first().sum()) / 3600
+
+
 def row(reports: list[dict]) -> list[str]:
     stats = {k: mean_ci([r[k] for r in reports]) for k in ("weak", "w2s", "ceiling", "pgr")}
     return [fmt(stats[k], 4 if k != "pgr" else 2) for k in ("weak", "w2s", "ceiling", "pgr")]
@@ -327,7 +333,7 @@ def criteria_part(out: Path, work: Path, seeds: int) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "criteria.csv", index=False)
-    hours = (frame["train_seconds"].sum() + frame.groupby(["task", "seed"])["teacher_seconds"].first().sum()) / 3600
+    hours = shared_teacher_hours(frame)
     return [f"{seeds} seeds per task, {hours:.1f} h of training (the trainings' own timings, one thread each); "
             "every candidate of every seed in "
             "`docs/w2s/criteria.csv`. Each candidate's student learns the teacher's labels of B_fit (three "
@@ -391,7 +397,7 @@ def sources_part(out: Path, work: Path, seeds: int) -> list[str]:
                     "true_overlap", "detected_overlap", f"share_d{max(DENSITIES):g}", "share_best_pgr")) + " |")
         lines += ["", f"![{name}: PGR and detection against overlap density](w2s/sources/{name}/sources.png)", ""]
     frame = pd.DataFrame(rows)
-    hours = (frame["train_seconds"].sum() + frame.groupby(["task", "seed"])["teacher_seconds"].first().sum()) / 3600
+    hours = shared_teacher_hours(frame)
     return [f"{seeds} seeds per source, {hours:.1f} h of training (the trainings' own timings, one thread each); every run "
             "in `docs/w2s/sources/TASK/sources.csv` (and `selection.csv`). "
             "Sources are made from the task's own inputs (`nb360.w2s.sources`): coarse-only inputs (block means) carry "
