@@ -119,7 +119,7 @@ def run_sources(task, teacher: Net, student: Net, *, densities: Sequence[float] 
     sizes = f"-f{factor}{size_key('A', teacher_size)}{size_key('B', pool_size)}-seed{seed}"
     view = lambda x: coarse(x, factor, channels)  # noqa: E731 - the teacher's view of any input
     weak_model, weak_records = trainer.train(teacher, TensorDataset(view(x_a), y_a), task.metric,
-                                  f"sources-teacher-{teacher.key}{sizes}", lambda m, n: (m, task.loss))
+                                             f"sources-teacher-{teacher.key}{sizes}", lambda m, n: (m, task.loss))
     test_x, test_kind = mixture(x_test, 1 / 3, np.random.default_rng([seed, 3]), factor, channels)
 
     def errors(model, inputs) -> dict[str, float]:
@@ -136,9 +136,10 @@ def run_sources(task, teacher: Net, student: Net, *, densities: Sequence[float] 
         labels = losses.teacher_labels(kind, predict(weak_model, view(x_src), bs, trainer.device))
         name = f"{student.key}-d{density:g}{sizes}"
         w2s, w2s_records = trainer.train(student, TensorDataset(x_src, labels), losses.disagreement(kind, task.loss),
-                               f"sources-student-{name}", lambda m, n: (m, losses.distillation_loss(kind, task.loss)))
-        ceiling, ceiling_records = trainer.train(student, TensorDataset(x_src, y_b), task.metric, f"sources-ceiling-{name}",
-                                   lambda m, n: (m, task.loss))
+                                         f"sources-student-{name}",
+                                         lambda m, n: (m, losses.distillation_loss(kind, task.loss)))
+        ceiling, ceiling_records = trainer.train(student, TensorDataset(x_src, y_b), task.metric,
+                                                 f"sources-ceiling-{name}", lambda m, n: (m, task.loss))
         w2s_err, ceiling_err = errors(w2s, test_x), errors(ceiling, test_x)
         row = {"density": density, "true_overlap": float((src_kind == OVERLAP).mean()),
                "weak": weak_err["test"], "w2s": w2s_err["test"], "ceiling": ceiling_err["test"],
