@@ -291,6 +291,14 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
                         f"{', '.join(map(str, a['against_seeds']))}: {shared})", a, table.metric))
         if a := info.get("seed_agreement"):
             seed_rows.append(_agreement_row(f"`{name}` | seed {a['seeds'][0]} vs seed {a['seeds'][1]}", a, table.metric))
+    if all((PRECOMPUTED / name).exists() for name in HIFI):  # the samples' own seed noise bounds every row
+        first, second = (_open(PRECOMPUTED / name) for name in reversed(HIFI))
+        reps, scores = representatives_scored(first)
+        a = agreement(scores, second.final("test_metric")[reps])
+        a["spearman_interval"] = spearman_interval(a["spearman"], a["n"])
+        fidelity_rows.append(_agreement_row(
+            f"`{HIFI[1]}` (seed {first.seeds[0]}) | `{HIFI[0]}` (seed {second.seeds[0]}): the high-fidelity "
+            "protocol's own seed noise, the ceiling of the rows above", a, first.metric))
     lines += ["", f"Built on {hardware()}. Fidelity, on the final test score over the sampled iso classes "
               "(`python scripts/shipped_tables.py fidelity`; the regret is that of the class the mini table "
               "ranks best among them, measured at high fidelity; Spearman with its 95% interval). A sample "
