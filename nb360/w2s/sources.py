@@ -102,6 +102,8 @@ def run_sources(task, teacher: Net, student: Net, *, densities: Sequence[float] 
     (errors, PGR, detection, the training seconds of its student and ceiling and of the shared
     teacher), "selection": one row per policy of `nb360.w2s.select` (single-label tasks; else empty)}.
     Trainings are checkpointed under `checkpoint_dir` (names start with `sources-`)."""
+    if not densities or len(set(densities)) != len(densities):
+        raise ValueError(f"the sources' overlap densities must be distinct (one source each), got {list(densities)}")
     kind = losses.label_kind(task)
     lr = task.lr if lr is None else lr
     trainer = Trainer(task, epochs, batch_size, lr, seed, device, checkpoint_dir, progress,
@@ -116,7 +118,9 @@ def run_sources(task, teacher: Net, student: Net, *, densities: Sequence[float] 
     x_a, y_a = materialize(Subset(task.train, half_a.tolist()), bs)
     x_b, y_b = materialize(Subset(task.train, half_b.tolist()), bs)
     x_test, y_test = materialize(task.test, bs)
-    sizes = f"-f{factor}{size_key('A', teacher_size)}{size_key('B', pool_size)}-seed{seed}"
+    # everything a training depends on is in its checkpoint's name, so a rerun with other options never restores it
+    pattern = f"-f{factor}" + (f"c{channels}" if channels is not None else "")
+    sizes = f"{pattern}{size_key('A', teacher_size)}{size_key('B', pool_size)}-seed{seed}"
     view = lambda x: coarse(x, factor, channels)  # noqa: E731 - the teacher's view of any input
     weak_model, weak_records = trainer.train(teacher, TensorDataset(view(x_a), y_a), task.metric,
                                              f"sources-teacher-{teacher.key}{sizes}", lambda m, n: (m, task.loss))
@@ -131,8 +135,9 @@ def run_sources(task, teacher: Net, student: Net, *, densities: Sequence[float] 
 
     weak_err = errors(weak_model, view(test_x))
     rows, pool_x, pool_probs, pool_kind = [], [], [], []
-    for k, density in enumerate(densities):
-        x_src, src_kind = mixture(x_b, density, np.random.default_rng([seed, 2, k]), factor, channels)
+    for density in densities:  # a source's mixture depends on its density, not on its place in the list
+        x_src, src_kind = mixture(x_b, density, np.random.default_rng([seed, 2, round(density * 10**6)]), factor,
+                                  channels)
         labels = losses.teacher_labels(kind, predict(weak_model, view(x_src), bs, trainer.device))
         name = f"{student.key}-d{density:g}{sizes}"
         w2s, w2s_records = trainer.train(student, TensorDataset(x_src, labels), losses.disagreement(kind, task.loss),

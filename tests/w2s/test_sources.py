@@ -70,9 +70,19 @@ def test_digits_sources_report_pgr_detection_and_selection(digits, tmp_path):
     assert run_sources(digits, TEACHER, STUDENT, **options) == found  # restored from checkpoints, same numbers
 
 
-def test_darcy_sources_have_no_detection(darcy):
+def test_a_source_is_the_same_whatever_the_other_sources(digits, tmp_path):
+    options = dict(epochs=1, teacher_size=60, pool_size=40, batch_size=64, checkpoint_dir=tmp_path, device="cpu")
+    alone = run_sources(digits, TEACHER, STUDENT, densities=(0.5,), **options)["sources"][0]
+    among = run_sources(digits, TEACHER, STUDENT, densities=(0.9, 0.5), **options)["sources"][1]
+    assert alone == among
+    with pytest.raises(ValueError, match="must be distinct"):
+        run_sources(digits, TEACHER, STUDENT, densities=(0.5, 0.5), **options)
+
+
+def test_darcy_sources_have_no_detection(darcy, tmp_path):
     found = run_sources(darcy, TEACHER, STUDENT, densities=(0.5,), factor=3, channels=1, epochs=1, teacher_size=10,
-                        pool_size=20, batch_size=8, device="cpu")
+                        pool_size=20, batch_size=8, device="cpu", checkpoint_dir=tmp_path)
     (row,) = found["sources"]
     assert found["selection"] == [] and "detected_overlap_student" not in row
     assert math.isfinite(row["pgr"]) and row["weak"] > 0
+    assert (tmp_path / "sources-teacher-1-C2-N1-f3c1-A10-B20-seed0.pt").exists()  # the pattern channels in the name
