@@ -148,6 +148,12 @@ def cmd_add_best(args: argparse.Namespace) -> None:
     print(f"added {best}")
 
 
+def agreement_with_interval(low: np.ndarray, high: np.ndarray) -> dict:
+    """`agreement` with Spearman's approximate 95% interval."""
+    a = agreement(low, high)
+    return {**a, "spearman_interval": list(spearman_interval(a["spearman"], a["n"]))}
+
+
 def fidelity(mini_name: str) -> dict | None:
     """Agreement of the mini table's final test scores (the mean over its seeds) with each
     high-fidelity sample's, over the sampled iso classes both scored (one row per class: members
@@ -168,10 +174,8 @@ def fidelity(mini_name: str) -> dict | None:
         low = mini.final("test_metric")[reps]
         if (np.isfinite(low) & np.isfinite(high)).sum() < 4:
             continue
-        a = agreement(low, high)
         found.append({"against": hifi_name, "metric": "test_metric", "seeds": mini.seeds, "against_seeds": hifi.seeds,
-                      "shares_a_seed": bool(set(mini.seeds) & set(hifi.seeds)), **a,
-                      "spearman_interval": list(spearman_interval(a["spearman"], a["n"]))})
+                      "shares_a_seed": bool(set(mini.seeds) & set(hifi.seeds)), **agreement_with_interval(low, high)})
     if not found:
         return None
     found.sort(key=lambda f: f["shares_a_seed"])  # stable: HIFI's order among equals
@@ -294,8 +298,7 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
     if all((PRECOMPUTED / name).exists() for name in HIFI):  # the samples' own seed noise bounds every row
         first, second = (_open(PRECOMPUTED / name) for name in reversed(HIFI))
         reps, scores = representatives_scored(first)
-        a = agreement(scores, second.final("test_metric")[reps])
-        a["spearman_interval"] = spearman_interval(a["spearman"], a["n"])
+        a = agreement_with_interval(scores, second.final("test_metric")[reps])
         fidelity_rows.append(_agreement_row(
             f"`{HIFI[1]}` (seed {first.seeds[0]}) | `{HIFI[0]}` (seed {second.seeds[0]}): the high-fidelity "
             "protocol's own seed noise, the ceiling of the rows above", a, first.metric))
