@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent
 # (pattern, replacement) applied to every code block before it runs: CI-sized settings
 CI_SIZE = [
     (r"--n 1024\b", "--n 8"), (r"--solver-resolution 421\b", "--solver-resolution 85"),
+    (r"--n 2048\b", "--n 8"), (r"--solver-resolution 8192\b", "--solver-resolution 1024"),
     (r"--epochs \d+", "--epochs 1"), (r"--train-epochs \d+", "--train-epochs 1"),
     (r"--pretrain-epochs \d+", "--pretrain-epochs 1"),
     (r"--C \d+", "--C 2"), (r"--N \d+", "--N 1"), (r"--seeds \d+", "--seeds 2"),

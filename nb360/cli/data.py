@@ -73,8 +73,6 @@ def cmd_fake(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from nb360.data import darcy, resolve_data_root
 
-    if args.task != "darcyflow":
-        raise ValueError(f"only darcyflow is generated from its equations; got {args.task!r}")
     out = resolve_data_root(args.data_root)
     try:
         paths = darcy.generate(out, n=args.n, resolution=args.resolution, solver_resolution=args.solver_resolution,
@@ -87,6 +85,13 @@ def cmd_generate(args: argparse.Namespace) -> None:
         print(p)
 
 
+def cmd_generate_burgers(args: argparse.Namespace) -> None:
+    from nb360.data import burgers, resolve_data_root
+
+    print(burgers.generate(resolve_data_root(args.data_root), n=args.n, resolution=args.resolution,
+                           solver_resolution=args.solver_resolution, seed=args.seed))
+
+
 def register(sub) -> None:
     p = sub.add_parser("tasks", help="the NAS-Bench-360 tasks and whether their files are under the data root")
     p.add_argument("--baselines", action="store_true", help="print the paper's baseline results of each task instead")
@@ -95,21 +100,31 @@ def register(sub) -> None:
 
     p = sub.add_parser("data", help="make data sets")
     data_sub = options.subparsers(p, "data_command")
-    g = data_sub.add_parser("generate", help="generate a task's data from its equations (darcyflow)")
-    g.add_argument("task", help="darcyflow")
-    g.add_argument("--n", type=options.positive, default=1024, help="samples per file (default: 1024, as published)")
-    g.add_argument("--resolution", type=options.int_at_least(3), default=85, help="output grid size")
-    g.add_argument("--solver-resolution", type=options.int_at_least(3), default=421,
+    g = data_sub.add_parser("generate", help="generate a task's data from its equations (darcyflow, burgers)")
+    tasks = options.subparsers(g, "task", metavar="TASK")
+    t = tasks.add_parser("darcyflow", help="Darcy Flow: piececonst_r{R}_N{n}_smooth{1,2}.mat, FNO's layout")
+    t.add_argument("--n", type=options.positive, default=1024, help="samples per file (default: 1024, as published)")
+    t.add_argument("--resolution", type=options.int_at_least(3), default=85, help="output grid size")
+    t.add_argument("--solver-resolution", type=options.int_at_least(3), default=421,
                    help="grid size of the finite-difference solve (default: 421, as published)")
-    g.add_argument("--grid", choices=("node", "cell"), default="node",
+    t.add_argument("--grid", choices=("node", "cell"), default="node",
                    help="node: values at grid nodes, u = 0 on the boundary; cell: FNO's solve_gwf.m convention "
                         "(cell centres, spline-resampled), which the published files follow")
-    g.add_argument("--solver", choices=("spectral", "amg", "direct"), default="spectral",
+    t.add_argument("--solver", choices=("spectral", "amg", "direct"), default="spectral",
                    help="linear solver (spectral: CG preconditioned by the fast Poisson inverse)")
-    g.add_argument("--workers", type=options.positive, default=1, help="processes")
-    options.add(g, "seed", "data_root", data_root={"help": "the folder the files are written to (default: $NB360_DATA, "
-                                                          "else ~/.nb360/data)"})
-    g.set_defaults(func=cmd_generate)
+    t.add_argument("--workers", type=options.positive, default=1, help="processes")
+    t.set_defaults(func=cmd_generate)
+    t = tasks.add_parser("burgers", help="Burgers (1D, not an NB360 task): burgers_r{R}_N{n}.mat, keys a and u as "
+                                         "FNO's burgers_data_R10.mat")
+    t.add_argument("--n", type=options.positive, default=2048, help="samples (default: 2048, as published)")
+    t.add_argument("--resolution", type=options.int_at_least(2), default=1024,
+                   help="output grid size, a divisor of --solver-resolution (default: 1024, what FNO trains on)")
+    t.add_argument("--solver-resolution", type=options.int_at_least(2), default=8192,
+                   help="grid size of the spectral solve (default: 8192, as published)")
+    t.set_defaults(func=cmd_generate_burgers)
+    for t in tasks.choices.values():
+        options.add(t, "seed", "data_root", data_root={"help": "the folder the files are written to (default: "
+                                                              "$NB360_DATA, else ~/.nb360/data)"})
     g = data_sub.add_parser("fake", help="write a small stand-in data set in a task's published file format")
     g.add_argument("task", help="a task name, or all (the ten NAS-Bench-360 tasks)")
     g.add_argument("--n", type=options.positive, default=None,

@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.fft
-import scipy.io
 import scipy.sparse
 import scipy.sparse.linalg
 import torch
 from scipy.interpolate import CubicSpline
-from torch import nn
 from torch.utils.data import TensorDataset
 from tqdm import tqdm
+
+from nb360.data.fields import UnitGaussianNormalizer, read_fields, write_mat
 
 if TYPE_CHECKING:
     from nb360.data.task import Task
@@ -436,7 +436,7 @@ def _generate_file(
         bar.close()
         if checkpoint.unsaved and not checkpoint.done.all():
             checkpoint.save()
-    _write_mat(path, {"coeff": checkpoint.coeff, "sol": checkpoint.sol})
+    write_mat(path, {"coeff": checkpoint.coeff, "sol": checkpoint.sol})
     checkpoint.remove()
 
 
@@ -512,48 +512,9 @@ class _Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
-def _write_mat(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """A compressed MATLAB v5 file, what ``scipy.io.loadmat`` reads (the published files are compressed too:
-    1.6 GB each for more than 2.9 GB of arrays).
-
-    Written under a temporary name and renamed, so a partially written ``.mat`` never exists.
-    """
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            scipy.io.savemat(handle, arrays, do_compression=True)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 # ----------------------------------------------------------------------------------------------
 # Reading files and building the NAS-Bench-360 task
 # ----------------------------------------------------------------------------------------------
-
-
-class UnitGaussianNormalizer(nn.Module):
-    """FNO's pointwise Gaussian normaliser: per-pixel mean and std over the training samples.
-
-    Same arithmetic as FNO's and NAS-Bench-360's ``UnitGaussianNormalizer`` (unbiased std, eps added
-    to the std), as a module whose statistics are buffers, so ``.to(device)`` moves them and
-    ``state_dict`` saves them.
-    """
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, x: torch.Tensor, eps: float = 1e-5):
-        super().__init__()
-        self.register_buffer("mean", x.mean(0))
-        self.register_buffer("std", x.std(0))
-        self.eps = eps
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / (self.std + self.eps)
-
-    def decode(self, x: torch.Tensor) -> torch.Tensor:
-        return x * (self.std + self.eps) + self.mean
 
 
 def load_splits(
@@ -688,46 +649,8 @@ def _missing_message(root: Path, resolution: int, found: dict[tuple[int, int], s
 
 
 def _load_fields(path: Path, n: int, resolution: int) -> dict[str, np.ndarray]:
-    """``coeff`` and ``sol`` of ``path``, checked to be (n, resolution, resolution) finite floating
-    arrays. MATLAB v7.3 files (HDF5) are read as FNO's and NAS-Bench-360's ``MatReader`` reads them:
-    with h5py, every array's axes reversed (HDF5 stores MATLAB's column-major arrays transposed)."""
-    try:
-        data = scipy.io.loadmat(path, variable_names=list(FIELDS))
-        present = lambda: sorted(name for name, _, _ in scipy.io.whosmat(path))  # noqa: E731
-    except NotImplementedError:  # scipy's answer to v7.3: "Please use HDF reader for matlab v7.3 files"
-        data, present = _load_v73(path)
-    except Exception as error:  # loadmat on arbitrary bytes fails in many ways; all mean "not a MAT file"
-        raise ValueError(f"{path}: not a MAT file that scipy.io.loadmat can read ({type(error).__name__}: {error})") from None
-    expected = (n, resolution, resolution)
-    for field in FIELDS:
-        if field not in data:
-            raise ValueError(f"{path}: field {field!r} is missing; found fields {present()}, expected {list(FIELDS)}")
-        array = data[field]
-        if array.shape != expected:
-            raise ValueError(
-                f"{path}: field {field!r} has shape {array.shape}, expected {expected} "
-                "(samples x resolution x resolution, from the file name)"
-            )
-        if array.dtype not in (np.float64, np.float32):
-            raise ValueError(f"{path}: field {field!r} has dtype {array.dtype}, expected float64 (or float32)")
-        bad = int(array.size - np.isfinite(array).sum())
-        if bad:
-            samples = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
-            raise ValueError(f"{path}: field {field!r} has {bad} non-finite values (NaN or inf) in {len(samples)} "
-                             f"samples (the first: {samples[0]}); expected finite numbers")
-    return data
-
-
-def _load_v73(path: Path) -> tuple[dict[str, np.ndarray], Callable[[], list[str]]]:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            names = sorted(f.keys())
-            data = {name: np.transpose(f[name][()]) for name in FIELDS if name in f}
-    except OSError as error:
-        raise ValueError(f"{path}: a MATLAB v7.3 (HDF5) file that h5py cannot read ({error})") from None
-    return data, lambda: names
+    """``coeff`` and ``sol`` of ``path``, checked to be (n, resolution, resolution) finite floating arrays."""
+    return read_fields(path, FIELDS, (n, resolution, resolution), "samples x resolution x resolution, from the file name")
 
 
 def _read(path: Path, resolution: int, limit: int) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ def test_help_lists_commands(cli):
         (["train", "--arch", "0", "--epochs", "-3"], "argument --epochs: expected an integer >= 1, got -3"),
         (["data", "generate", "darcyflow", "--n", "0"], "argument --n: expected an integer >= 1, got 0"),
         (["data", "generate", "darcyflow", "--resolution", "abc"], "expected an integer, got 'abc'"),
-        (["data", "generate", "cifar100"], "only darcyflow"),
+        (["data", "generate", "cifar100"], "invalid choice: 'cifar100' (choose from 'darcyflow', 'burgers')"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -40,6 +40,21 @@ def test_missing_data_names_the_file(cli, tmp_path):
     result = cli("train", "--arch", "0", "--data-root", str(tmp_path))
     assert result.returncode == 2
     assert "piececonst" in result.stderr and str(tmp_path) in result.stderr
+
+
+def test_generate_burgers_then_train(cli, tmp_path):
+    data = tmp_path / "data"
+    generate = ["data", "generate", "burgers", "--n", "16", "--resolution", "32", "--solver-resolution", "256",
+                "--data-root", str(data)]
+    result = cli(*generate)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in data.iterdir()] == ["burgers_r32_N16.mat"]
+    assert "skipped" in cli(*generate).stdout
+    out = tmp_path / "run.json"
+    result = cli("train", "--task", "burgers", "--arch", "1", "--resolution", "16", "--epochs", "1", "--C", "2",
+                 "--N", "1", "--data-root", str(data), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.exists()
 
 
 def test_generate_then_train_end_to_end(cli, tmp_path):
@@ -240,7 +255,7 @@ def test_fake_all_writes_every_task_and_tasks_finds_them(tmp_path, capsys):
     capsys.readouterr()
     assert main(["tasks", "--data-root", str(tmp_path)]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:] if not line.startswith("*")]
-    ten = [row for row in rows if row[0] != "digits*"]  # not a NAS-Bench-360 task; it reads scikit-learn's copy
+    ten = [row for row in rows if not row[0].endswith("*")]  # the extra tasks: not NAS-Bench-360's, `fake all` skips them
     assert len(ten) == 10 and all(row[-1] == "found" for row in ten), rows
 
 

@@ -10,6 +10,7 @@ import pytest
 import scipy.fft
 import scipy.io
 import torch
+from matlab import write_v73
 
 from nb360.data import darcy
 
@@ -253,19 +254,6 @@ def test_non_finite_values_are_refused_naming_file_field_and_count(tmp_path):
     scipy.io.savemat(path, {"coeff": data["coeff"], "sol": data["sol"]})
     with pytest.raises(ValueError, match=r"smooth1.mat: field 'sol' has 2 non-finite values .* in 2 samples \(the first: 2\)"):
         darcy.load_splits(tmp_path, resolution=17)
-
-
-def write_v73(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """A MATLAB v7.3 file as MATLAB writes one: HDF5 behind a 512-byte MAT header, each array stored
-    with its axes reversed (MATLAB is column-major)."""
-    import h5py
-
-    with h5py.File(path, "w", userblock_size=512) as f:
-        for name, array in arrays.items():
-            f[name] = np.ascontiguousarray(np.transpose(array))
-    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 .".ljust(116)
-    with path.open("r+b") as f:
-        f.write(header + b"\0" * 8 + b"\x00\x02" + b"IM")
 
 
 def test_matlab_v73_files_read_as_fno_reads_them(tmp_path):

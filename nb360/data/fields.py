@@ -1,0 +1,96 @@
+"""What the two PDE tasks made by FNO's generators (Darcy Flow, Burgers) share: their MATLAB files
+and FNO's pointwise normaliser.
+
+FNO publishes its data sets as ``.mat`` files, some MATLAB v5 (``scipy.io.loadmat``), some v7.3
+(HDF5); its ``MatReader`` reads both, and so does ``read_fields``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import scipy.io
+import torch
+from torch import nn
+
+
+def write_mat(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A compressed MATLAB v5 file, what ``scipy.io.loadmat`` reads (the published Darcy files are
+    compressed too: 1.6 GB each for more than 2.9 GB of arrays).
+
+    Written under a temporary name and renamed, so a partially written ``.mat`` never exists.
+    """
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            scipy.io.savemat(handle, arrays, do_compression=True)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def read_fields(path: Path, fields: Sequence[str], shape: tuple[int, ...], meaning: str) -> dict[str, np.ndarray]:
+    """``fields`` of the MAT file ``path``, each checked to be a finite floating array of ``shape``
+    (``meaning`` names its axes in the error). MATLAB v7.3 files (HDF5) are read as FNO's and
+    NAS-Bench-360's ``MatReader`` reads them: with h5py, every array's axes reversed (HDF5 stores
+    MATLAB's column-major arrays transposed)."""
+    try:
+        data = scipy.io.loadmat(path, variable_names=list(fields))
+        present = lambda: sorted(name for name, _, _ in scipy.io.whosmat(path))  # noqa: E731
+    except NotImplementedError:  # scipy's answer to v7.3: "Please use HDF reader for matlab v7.3 files"
+        data, present = _load_v73(path, fields)
+    except Exception as error:  # loadmat on arbitrary bytes fails in many ways; all mean "not a MAT file"
+        raise ValueError(f"{path}: not a MAT file that scipy.io.loadmat can read ({type(error).__name__}: {error})") from None
+    for field in fields:
+        if field not in data:
+            raise ValueError(f"{path}: field {field!r} is missing; found fields {present()}, expected {list(fields)}")
+        array = data[field]
+        if array.shape != shape:
+            raise ValueError(f"{path}: field {field!r} has shape {array.shape}, expected {shape} ({meaning})")
+        if array.dtype not in (np.float64, np.float32):
+            raise ValueError(f"{path}: field {field!r} has dtype {array.dtype}, expected float64 (or float32)")
+        bad = int(array.size - np.isfinite(array).sum())
+        if bad:
+            samples = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
+            raise ValueError(f"{path}: field {field!r} has {bad} non-finite values (NaN or inf) in {len(samples)} "
+                             f"samples (the first: {samples[0]}); expected finite numbers")
+    return data
+
+
+def _load_v73(path: Path, fields: Sequence[str]) -> tuple[dict[str, np.ndarray], Callable[[], list[str]]]:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            names = sorted(f.keys())
+            data = {name: np.transpose(f[name][()]) for name in fields if name in f}
+    except OSError as error:
+        raise ValueError(f"{path}: a MATLAB v7.3 (HDF5) file that h5py cannot read ({error})") from None
+    return data, lambda: names
+
+
+class UnitGaussianNormalizer(nn.Module):
+    """FNO's pointwise Gaussian normaliser: per-point mean and std over the training samples.
+
+    Same arithmetic as FNO's and NAS-Bench-360's ``UnitGaussianNormalizer`` (unbiased std, eps added
+    to the std), as a module whose statistics are buffers, so ``.to(device)`` moves them and
+    ``state_dict`` saves them.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, x: torch.Tensor, eps: float = 1e-5):
+        super().__init__()
+        self.register_buffer("mean", x.mean(0))
+        self.register_buffer("std", x.std(0))
+        self.eps = eps
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / (self.std + self.eps)
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        return x * (self.std + self.eps) + self.mean
