@@ -32,6 +32,7 @@ from doc_section import write_section
 
 from nb360 import __version__
 from nb360.compat.syne_tune import ELAPSED_TIME, FIDELITY, VALID_ERROR, blackbox
+from nb360.hypotheses.common import TASK_TABLES
 from nb360.search.runner import run_many
 from nb360.spaces.nb201 import EDGE_KEYS, OPS, Arch
 from nb360.stats import difference_ci, mean_ci
@@ -40,7 +41,6 @@ from nb360.table.benchmark import Benchmark
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "search.md"
 CSV = ROOT / "docs" / "search" / "interop.csv"
-TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
 NB360 = ("rs", "re", "ls", "hb", "optuna-tpe", "optuna-nsga2")  # BANANAS: see the quality section above
 SYNE_TUNE = ("RandomSearch", "REA", "TPE", "BORE", "ASHA", "BOHB")
 TUNER_SLEEP = 0.01  # simulated seconds per tuner loop
@@ -118,7 +118,7 @@ def lines(bench: Benchmark, table: pd.DataFrame, budget: float, per_training: fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated table names or paths")
+    parser.add_argument("--tables", default=",".join(TASK_TABLES), help="comma-separated table names or paths")
     parser.add_argument("--seeds", type=int, default=20, help="seeds of every searcher (default 20)")
     parser.add_argument("--trainings", type=int, default=100,
                         help="budget: this many times the table's mean training time of one cell (default 100)")

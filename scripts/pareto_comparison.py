@@ -25,6 +25,7 @@ import pandas as pd
 from doc_section import write_section
 
 from nb360 import __version__
+from nb360.hypotheses.common import TASK_TABLES
 from nb360.search.objectives import FrontScorer, check
 from nb360.search.report import found_front, plot_regret, regret_at
 from nb360.search.runner import run_many
@@ -33,7 +34,6 @@ from nb360.table.benchmark import Benchmark
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "search.md"
 OUT = ROOT / "docs" / "search"
-TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
 MULTI = ("rs", "mo-re", "mo-bananas", "optuna-tpe", "optuna-nsga2")
 QUERIES = (100, 300)
 
@@ -76,7 +76,7 @@ def lines(bench: Benchmark, table: pd.DataFrame) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated table names or paths")
+    parser.add_argument("--tables", default=",".join(TASK_TABLES), help="comma-separated table names or paths")
     parser.add_argument("--seeds", type=int, default=20, help="seeds of every searcher (default 20)")
     parser.add_argument("--queries", type=int, default=max(QUERIES), help="queries per search (default 300)")
     parser.add_argument("--objectives", default="val_metric,flops", help="what the searches minimise")

@@ -29,6 +29,7 @@ import torch
 from doc_section import write_section
 
 from nb360 import __version__
+from nb360.hypotheses.common import TASK_TABLES
 from nb360.search.oneshot_runs import FILES, run_oneshot_many, summarize
 from nb360.search.report import plot_regret, regret_at, validation_pick_regret
 from nb360.search.runner import proxy_column, run_many
@@ -39,7 +40,6 @@ from nb360.table.build import table_task
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "search.md"
 OUT = ROOT / "docs" / "search"
-TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
 ALGOS = ("rs", "re", "bananas", "ls", "reinforce", "sh", "hb", "zc-re")
 QUERIES = (100, 300)
 PROXY = "synflow"  # zc-re's proxy: the warm-start paper's choice, not the best one on these tables (that would peek)
@@ -134,7 +134,7 @@ def oneshot_lines(summary: pd.DataFrame, stats: pd.DataFrame, epochs: int) -> li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated table names or paths")
+    parser.add_argument("--tables", default=",".join(TASK_TABLES), help="comma-separated table names or paths")
     parser.add_argument("--seeds", type=int, default=20, help="seeds of each tabular search (default 20)")
     parser.add_argument("--oneshot-seeds", type=int, default=3, help="seeds of each one-shot method (0: none)")
     parser.add_argument("--oneshot-epochs", type=int, default=100, help="supernet epochs (default 100)")

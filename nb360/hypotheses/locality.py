@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nb360.hypotheses.common import Report, TableLike, figure, fmt, label, load_tables, start
+from nb360.hypotheses.common import TASK_TABLES, Report, TableLike, figure, fmt, label, load_tables, start
 from nb360.search.space import neighbor_table, op_table
 from nb360.spaces.nb201 import NUM_ARCHS, NUM_EDGES, NUM_OPS
 
 NAME = "locality"
 QUESTION = "Is the space locally smooth (what local search and regularized evolution rely on)?"
-DEFAULT_TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
+DEFAULT_TABLES = TASK_TABLES
 PAIRS = 20_000  # pairs drawn per distance
 WALK = 50_000  # steps of the random walk
 MAX_LAG = 8

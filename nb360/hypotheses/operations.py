@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nb360.hypotheses.common import Report, TableLike, figure, fmt, label, load_tables, start
+from nb360.hypotheses.common import TASK_TABLES, Report, TableLike, figure, fmt, label, load_tables, start
 from nb360.search.space import op_table
 from nb360.spaces.nb201 import EDGES, NUM_EDGES, NUM_OPS, OPS
 
 NAME = "operations"
 QUESTION = "Which operations matter where?"
-DEFAULT_TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
+DEFAULT_TABLES = TASK_TABLES
 EDGE_NAMES = tuple(f"{frm}->{to}" for to, frm in EDGES)  # node j -> node i, in NB201's string order
 
 

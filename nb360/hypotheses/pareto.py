@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nb360.hypotheses.common import TOP, Report, TableLike, by_class, figure, fmt, label, load_tables, start
+from nb360.hypotheses.common import (TASK_TABLES, TOP, Report, TableLike, by_class, figure, fmt, label, load_tables,
+                                     start)
 from nb360.hypotheses.size import table_costs
 from nb360.search.space import op_table
 from nb360.spaces.nb201 import OPS, iso_class_representatives
@@ -37,7 +38,7 @@ from nb360.table.pareto import Scale, hypervolume, nondominated
 
 NAME = "pareto"
 QUESTION = "What does the error-cost front look like, and does it carry across seeds and tasks?"
-DEFAULT_TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
+DEFAULT_TABLES = TASK_TABLES
 DEFAULT_COSTS = "nb201-costs"
 TOLERANCES = (0.01, 0.05, 0.10)  # relative error above the best cell's
 

@@ -22,13 +22,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nb360.hypotheses.common import (TOP, Report, TableLike, agree, by_class, figure, fmt, label,
+from nb360.hypotheses.common import (TASK_TABLES, TOP, Report, TableLike, agree, by_class, figure, fmt, label,
                                      load_tables, start)
 from nb360.proxy_names import PROXY_DIRECTION, to_lower_is_better
 
 NAME = "proxies"
 QUESTION = "Do zero-cost proxies work beyond vision?"
-DEFAULT_TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
+DEFAULT_TABLES = TASK_TABLES
 BASELINES = ("params", "flops")  # cost columns of every table: "bigger is better" as a proxy
 WORKS = 0.5  # the generated answer calls a proxy useful on a table from this Spearman up
 

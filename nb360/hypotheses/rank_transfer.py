@@ -18,12 +18,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nb360.hypotheses.common import (TOP, Report, TableLike, agree, by_class, figure, fmt, label,
+from nb360.hypotheses.common import (TASK_TABLES, TOP, Report, TableLike, agree, by_class, figure, fmt, label,
                                      load_tables, start)
 
 NAME = "rank-transfer"
 QUESTION = "Do architecture rankings transfer across tasks?"
-DEFAULT_TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
+DEFAULT_TABLES = TASK_TABLES
 # Thresholds of the generated answer, on the mean Spearman over pairs.
 STRONG, WEAK = 0.8, 0.5
 

@@ -21,12 +21,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nb360.hypotheses.common import Report, TableLike, agree, figure, fmt, has_validation, label, load_tables, start
+from nb360.hypotheses.common import (TASK_TABLES, Report, TableLike, agree, figure, fmt, has_validation, label,
+                                     load_tables, start)
 from nb360.stats import difference_ci, mean_ci
 
 NAME = "search-consistency"
 QUESTION = "Does an algorithm's ranking on one task predict its ranking on another?"
-DEFAULT_TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
+DEFAULT_TABLES = TASK_TABLES
 DEFAULT_ALGOS = ("rs", "re", "ls", "reinforce", "bananas")
 BUDGET = 100  # queries per search, as `nb360 search` defaults
 SEEDS = 30  # enough that the intervals, not the CPU's BLAS kernel, decide the verdicts

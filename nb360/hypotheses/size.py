@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nb360.hypotheses.common import Report, TableLike, by_class, figure, fmt, label, load_tables, start
+from nb360.hypotheses.common import TASK_TABLES, Report, TableLike, by_class, figure, fmt, label, load_tables, start
 from nb360.table import cost_file
 from nb360.table.pareto import nondominated
 from nb360.table.benchmark import arch_strings
 
 NAME = "size"
 QUESTION = "Are bigger networks better?"
-DEFAULT_TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
+DEFAULT_TABLES = TASK_TABLES
 DEFAULT_COSTS = "nb201-costs"
 NO_RELATION = 0.1  # |Spearman| below this: the answer says size does not matter
 
