@@ -88,8 +88,13 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_generate_burgers(args: argparse.Namespace) -> None:
     from nb360.data import burgers, resolve_data_root
 
-    print(burgers.generate(resolve_data_root(args.data_root), n=args.n, resolution=args.resolution,
-                           solver_resolution=args.solver_resolution, seed=args.seed))
+    try:
+        path = burgers.generate(resolve_data_root(args.data_root), n=args.n, resolution=args.resolution,
+                                solver_resolution=args.solver_resolution, seed=args.seed)
+    except KeyboardInterrupt:
+        raise Interrupted("nothing was written: the file is written whole at the end (minutes at the published "
+                          "size); rerun the same command") from None
+    print(path)
 
 
 def register(sub) -> None:

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
-from nb360.data.fields import UnitGaussianNormalizer, read_fields, write_mat
+from nb360.data.fields import UnitGaussianNormalizer, check_settings, read_fields, write_mat, write_settings
 
 if TYPE_CHECKING:
     from nb360.data.task import Task
@@ -128,7 +128,8 @@ def generate(
     Sample i depends only on (seed, i) (``SeedSequence(seed).spawn(n)``), so the first m samples of
     an n-sample file are those of an m-sample file, whatever ``chunk`` (samples solved together).
     An existing file holding what this call would write is kept (and said so); any other file of
-    that name is refused, never overwritten; the file is written under a temporary name and renamed.
+    that name (another shape, or other settings in the ``<file>.json`` written beside it) is refused,
+    never overwritten; the file is written under a temporary name and renamed.
     """
     step = subsample_step(solver_resolution, resolution)
     if n < 1 or chunk < 1:
@@ -136,12 +137,15 @@ def generate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / file_name(resolution, n)
+    settings = {"n": n, "resolution": resolution, "solver_resolution": solver_resolution, "seed": seed,
+                "viscosity": VISCOSITY, "steps": STEPS}
     if path.exists():
         try:
             read_fields(path, FIELDS, (n, resolution), "samples x resolution, from the file name")
         except ValueError as error:
             raise ValueError(f"{error}. Refusing to overwrite {path}: move it away or choose another directory") from None
-        print(f"skipped {path}: it already holds {n} samples at {resolution} points")
+        check_settings(path, settings)
+        print(f"skipped {path}: it already holds {n} samples at {resolution} points, made with these settings")
         return path
     seeds = np.random.SeedSequence(seed).spawn(n)
     a, u = np.zeros((n, resolution)), np.zeros((n, resolution))
@@ -152,6 +156,7 @@ def generate(
             a[start:stop], u[start:stop] = u0[:, ::step], solve(u0)[:, ::step]
             bar.update(stop - start)
     write_mat(path, {"a": a, "u": u})
+    write_settings(path, settings)
     return path
 
 

@@ -38,7 +38,7 @@ from scipy.interpolate import CubicSpline
 from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
-from nb360.data.fields import UnitGaussianNormalizer, read_fields, write_mat
+from nb360.data.fields import UnitGaussianNormalizer, check_settings, read_fields, write_mat, write_settings
 
 if TYPE_CHECKING:
     from nb360.data.task import Task
@@ -374,18 +374,13 @@ def generate(
             print(f"skipped {path}: it already holds {n} samples at {resolution}x{resolution}, made with these settings")
             continue
         _generate_file(path, spec, file_seed, n, workers, progress, checkpoint_every)
-        _settings_path(path).write_text(json.dumps({**meta, "seed": seed}, indent=1) + "\n")
+        write_settings(path, {**meta, "seed": seed})
     return paths
 
 
 def _meta(spec: "_SampleSpec", file_seed: np.random.SeedSequence, n: int) -> dict:
     """What decides a file's samples: its seed sequence, the sample count and the solve."""
     return {"entropy": str(file_seed.entropy), "spawn_key": list(file_seed.spawn_key), "n": n, **asdict(spec)}
-
-
-def _settings_path(path: Path) -> Path:
-    """``<file>.json``: the settings a generated file was made with (a published file has none)."""
-    return path.with_name(path.name + ".json")
 
 
 def write_fake(root: str | os.PathLike, n: int = 12, seed: int = 0) -> list[Path]:
@@ -401,14 +396,7 @@ def _check_finished(path: Path, n: int, resolution: int, meta: dict, seed: int) 
         _load_fields(path, n, resolution)
     except ValueError as error:
         raise ValueError(f"{error}. Refusing to overwrite {path}: move it away or choose another directory") from None
-    settings = _settings_path(path)
-    if settings.exists():
-        found = json.loads(settings.read_text())
-        differ = [f"{k} {found.get(k)!r} there, {v!r} now" for k, v in {**meta, "seed": seed}.items()
-                  if k not in ("entropy", "spawn_key") and found.get(k) != v]
-        if differ or found.get("entropy") != meta["entropy"]:
-            raise ValueError(f"{path} was generated with other settings ({'; '.join(differ)}); move it away or "
-                             "choose another --data-root")
+    check_settings(path, {**meta, "seed": seed}, unnamed=("entropy", "spawn_key"))
 
 
 def _generate_file(

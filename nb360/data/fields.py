@@ -7,6 +7,7 @@ FNO publishes its data sets as ``.mat`` files, some MATLAB v5 (``scipy.io.loadma
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -30,6 +31,30 @@ def write_mat(path: Path, arrays: dict[str, np.ndarray]) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def settings_path(path: Path) -> Path:
+    """``<file>.json``: the settings a generated file was made with (a published file has none)."""
+    return path.with_name(path.name + ".json")
+
+
+def write_settings(path: Path, settings: dict) -> None:
+    settings_path(path).write_text(json.dumps(settings, indent=1) + "\n")
+
+
+def check_settings(path: Path, settings: dict, unnamed: Sequence[str] = ()) -> None:
+    """Refuses a generated file that was made with other ``settings`` than these, naming the ones that
+    differ (those in ``unnamed``, derived from the named ones, are compared but not named); a file
+    with no settings beside it (a published one) passes."""
+    saved = settings_path(path)
+    if not saved.exists():
+        return
+    found = json.loads(saved.read_text())
+    differ = [k for k, v in settings.items() if found.get(k) != v]
+    if differ:
+        named = [f"{k} {found.get(k)!r} there, {settings[k]!r} now" for k in differ if k not in unnamed]
+        raise ValueError(f"{path} was generated with other settings ({'; '.join(named)}); move it away or "
+                         "choose another --data-root")
 
 
 def read_fields(path: Path, fields: Sequence[str], shape: tuple[int, ...], meaning: str) -> dict[str, np.ndarray]:

@@ -48,7 +48,7 @@ def test_generate_burgers_then_train(cli, tmp_path):
                 "--data-root", str(data)]
     result = cli(*generate)
     assert result.returncode == 0, result.stderr
-    assert [p.name for p in data.iterdir()] == ["burgers_r32_N16.mat"]
+    assert sorted(p.name for p in data.iterdir()) == ["burgers_r32_N16.mat", "burgers_r32_N16.mat.json"]
     assert "skipped" in cli(*generate).stdout
     out = tmp_path / "run.json"
     result = cli("train", "--task", "burgers", "--arch", "1", "--resolution", "16", "--epochs", "1", "--C", "2",

@@ -66,11 +66,16 @@ def test_generated_file_in_fno_layout(tmp_path):
     np.testing.assert_allclose(scipy.io.loadmat(longer)["u"][:6], data["u"], rtol=0, atol=1e-12)
 
 
-def test_existing_file_kept_and_other_content_refused(tmp_path, capsys):
+def test_existing_file_kept_and_other_settings_or_content_refused(tmp_path, capsys):
     path = burgers.generate(tmp_path, n=4, resolution=16, solver_resolution=64, progress=False)
     before = path.read_bytes()
     assert burgers.generate(tmp_path, n=4, resolution=16, solver_resolution=64, progress=False) == path
     assert "skipped" in capsys.readouterr().out and path.read_bytes() == before
+    with pytest.raises(ValueError, match=r"generated with other settings \(seed 0 there, 1 now\)"):
+        burgers.generate(tmp_path, n=4, resolution=16, solver_resolution=64, seed=1, progress=False)
+    with pytest.raises(ValueError, match=r"solver_resolution 64 there, 128 now"):
+        burgers.generate(tmp_path, n=4, resolution=16, solver_resolution=128, progress=False)
+    assert path.read_bytes() == before
     scipy.io.savemat(path, {"a": np.zeros((3, 16)), "u": np.zeros((3, 16))})
     with pytest.raises(ValueError, match=r"field 'a' has shape \(3, 16\), expected \(4, 16\).*Refusing to overwrite"):
         burgers.generate(tmp_path, n=4, resolution=16, solver_resolution=64, progress=False)
