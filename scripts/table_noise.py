@@ -52,15 +52,16 @@ def load(table_name: str, data_root: str | None):
 
     from torch.utils.data import ConcatDataset
 
+    from nb360 import cards
     from nb360.data.task import load_task
     from nb360.table.benchmark import Benchmark
+    from nb360.table.build import load_options
 
     table = Benchmark.load(table_name)
     protocol = table.protocol
-    options = {}
-    if protocol["task"] in ("darcyflow", "burgers"):
-        test_size = EVAL_TEST_SIZE.get(protocol["task"], int(protocol["test_size"]))
-        options = {"resolution": protocol["resolution"][0], "test_size": test_size}
+    options = load_options(table.path, cards.load("tasks", protocol["task"]), protocol)
+    if protocol["task"] in EVAL_TEST_SIZE:
+        options["test_size"] = EVAL_TEST_SIZE[protocol["task"]]
     task = load_task(protocol["task"], data_root, **options)
     test = task.test
     if protocol["task"] == "digits":  # its validation set is not used in training: a second test set

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
-from nb360.data.fields import UnitGaussianNormalizer, check_settings, read_fields, write_mat, write_settings
+from nb360.data.fields import UnitGaussianNormalizer, check_finished, read_fields, write_mat, write_settings
 
 if TYPE_CHECKING:
     from nb360.data.task import Task
@@ -140,11 +140,7 @@ def generate(
     settings = {"n": n, "resolution": resolution, "solver_resolution": solver_resolution, "seed": seed,
                 "viscosity": VISCOSITY, "steps": STEPS}
     if path.exists():
-        try:
-            read_fields(path, FIELDS, (n, resolution), "samples x resolution, from the file name")
-        except ValueError as error:
-            raise ValueError(f"{error}. Refusing to overwrite {path}: move it away or choose another directory") from None
-        check_settings(path, settings)
+        check_finished(path, FIELDS, (n, resolution), "samples x resolution, from the file name", settings)
         print(f"skipped {path}: it already holds {n} samples at {resolution} points, made with these settings")
         return path
     seeds = np.random.SeedSequence(seed).spawn(n)

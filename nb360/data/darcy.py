@@ -38,7 +38,7 @@ from scipy.interpolate import CubicSpline
 from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
-from nb360.data.fields import UnitGaussianNormalizer, check_settings, read_fields, write_mat, write_settings
+from nb360.data.fields import UnitGaussianNormalizer, check_finished, read_fields, write_mat, write_settings
 
 if TYPE_CHECKING:
     from nb360.data.task import Task
@@ -370,7 +370,8 @@ def generate(
         paths.append(path)
         meta = _meta(spec, file_seed, n)
         if path.exists():
-            _check_finished(path, n, resolution, meta, seed)
+            check_finished(path, FIELDS, (n, resolution, resolution), "samples x resolution x resolution, from the "
+                           "file name", {**meta, "seed": seed}, unnamed=("entropy", "spawn_key"))
             print(f"skipped {path}: it already holds {n} samples at {resolution}x{resolution}, made with these settings")
             continue
         _generate_file(path, spec, file_seed, n, workers, progress, checkpoint_every)
@@ -387,16 +388,6 @@ def write_fake(root: str | os.PathLike, n: int = 12, seed: int = 0) -> list[Path
     """The small stand-in that ``nb360 data fake darcyflow`` writes: no fake at all, a real generation
     of ``n`` samples per file, solved and stored at the task's 85 x 85 grid."""
     return generate(root, n=n, resolution=85, solver_resolution=85, seed=seed, progress=False)
-
-
-def _check_finished(path: Path, n: int, resolution: int, meta: dict, seed: int) -> None:
-    """Accepts an existing file only if it is what this call would write; never overwrites it. A
-    file generated with other settings (another seed, solver or grid) is refused, naming them."""
-    try:
-        _load_fields(path, n, resolution)
-    except ValueError as error:
-        raise ValueError(f"{error}. Refusing to overwrite {path}: move it away or choose another directory") from None
-    check_settings(path, {**meta, "seed": seed}, unnamed=("entropy", "spawn_key"))
 
 
 def _generate_file(

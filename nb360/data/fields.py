@@ -57,6 +57,18 @@ def check_settings(path: Path, settings: dict, unnamed: Sequence[str] = ()) -> N
                          "choose another --data-root")
 
 
+def check_finished(path: Path, fields: Sequence[str], shape: tuple[int, ...], meaning: str, settings: dict,
+                   unnamed: Sequence[str] = ()) -> None:
+    """Accepts an existing generated file only if it is what the generator would write now: its
+    ``fields`` of ``shape`` (see ``read_fields``) and its ``settings`` (see ``check_settings``).
+    Never overwrites it: anything else is refused, naming what differs."""
+    try:
+        read_fields(path, fields, shape, meaning)
+    except ValueError as error:
+        raise ValueError(f"{error}. Refusing to overwrite {path}: move it away or choose another directory") from None
+    check_settings(path, settings, unnamed)
+
+
 def read_fields(path: Path, fields: Sequence[str], shape: tuple[int, ...], meaning: str) -> dict[str, np.ndarray]:
     """``fields`` of the MAT file ``path``, each checked to be a finite floating array of ``shape``
     (``meaning`` names its axes in the error). MATLAB v7.3 files (HDF5) are read as FNO's and

@@ -461,7 +461,7 @@ def table_task(path: Path, data_root: str | os.PathLike | None = None) -> tuple[
     """The task of a table loaded as its protocol says (resolution), with the protocol's C and N
     and the protocol itself. Refuses data that differ from the data the table was built on."""
     name, card, protocol = table_protocol(path)
-    task = load_task(name, data_root, **_load_options(path, card, protocol))
+    task = load_task(name, data_root, **load_options(path, card, protocol))
     if "resolution" in protocol and list(task.spec.in_shape) != list(protocol["resolution"]):
         raise ValueError(f"{path}: protocol resolution {protocol['resolution']}, "
                          f"the {name} loader gave {list(task.spec.in_shape)}")
@@ -473,7 +473,7 @@ def table_task(path: Path, data_root: str | os.PathLike | None = None) -> tuple[
     return task, int(protocol["C"]), int(protocol["N"]), protocol
 
 
-def _load_options(path: Path, card: dict, protocol: dict) -> dict:
+def load_options(path: Path, card: dict, protocol: dict) -> dict:
     """`load_task` options that reproduce the protocol's input resolution (square grids only) and,
     for a loader that takes one, its test set size."""
     options = {}
