@@ -31,7 +31,8 @@ import torch
 from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
-from nb360.data.fields import UnitGaussianNormalizer, check_finished, read_fields, write_mat, write_settings
+from nb360.data.fields import (UnitGaussianNormalizer, check_finished, read_fields, relative_l2_task, write_mat,
+                               write_settings)
 
 if TYPE_CHECKING:
     from nb360.data.task import Task
@@ -216,18 +217,9 @@ def load_splits(
 
 def make_task(card: dict, data_root: Path, resolution: int | None = None, test_size: int | None = None) -> Task:
     """The burgers ``Task`` for ``nb360.data.load_task``: the splits of ``load_splits`` at
-    ``resolution`` (default: the card's ``in_shape``), relative L2 as loss and metric in physical
-    units, as for Darcy Flow."""
-    from nb360.data.task import Task
-    from nb360.metrics import RelativeL2
-    from nb360.spaces.network import Spec
-    from nb360.train import Splits
-
+    ``resolution`` (default: the card's ``in_shape``), relative L2 as for Darcy Flow."""
     size = resolution or card["in_shape"][0]
-    train, val, test, y_normalizer = load_splits(data_root, size, test_size)
-    relative_l2 = RelativeL2(y_normalizer)
-    spec = Spec(card["kind"], card["in_channels"], (size,), card["out_size"])
-    return Task(card["name"], card, Splits(train, val, test), relative_l2, relative_l2, spec, card["batch_size"])
+    return relative_l2_task(card, load_splits(data_root, size, test_size), (size,))
 
 
 def split_sizes(n: int, test_size: int | None = None, path: Path | str = "the file") -> tuple[int, int, int]:

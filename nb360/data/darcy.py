@@ -38,7 +38,8 @@ from scipy.interpolate import CubicSpline
 from torch.utils.data import TensorDataset
 from tqdm import tqdm
 
-from nb360.data.fields import UnitGaussianNormalizer, check_finished, read_fields, write_mat, write_settings
+from nb360.data.fields import (UnitGaussianNormalizer, check_finished, read_fields, relative_l2_task, write_mat,
+                               write_settings)
 
 if TYPE_CHECKING:
     from nb360.data.task import Task
@@ -549,19 +550,10 @@ def load_splits(
 
 def make_task(card: dict, data_root: Path, resolution: int | None = None, test_size: int | None = None) -> Task:
     """The darcyflow ``Task`` for ``nb360.data.load_task``: the splits of ``load_splits`` at
-    ``resolution`` (default: the card's ``in_shape``), with relative L2 as loss and metric measured
-    in physical units through the targets' normaliser, as NAS-Bench-360 trains and evaluates.
-    """
-    from nb360.data.task import Task  # imported here: pool workers import this module and need none of these
-    from nb360.metrics import RelativeL2
-    from nb360.spaces.network import Spec
-    from nb360.train import Splits
-
+    ``resolution`` (default: the card's ``in_shape``), relative L2 as NAS-Bench-360 trains and
+    evaluates (``fields.relative_l2_task``)."""
     size = resolution or card["in_shape"][0]
-    train, val, test, y_normalizer = load_splits(data_root, size, test_size)
-    relative_l2 = RelativeL2(y_normalizer)
-    spec = Spec(card["kind"], card["in_channels"], (size, size), card["out_size"])
-    return Task(card["name"], card, Splits(train, val, test), relative_l2, relative_l2, spec, card["batch_size"])
+    return relative_l2_task(card, load_splits(data_root, size, test_size), (size, size))
 
 
 def split_sizes(n_smooth1: int, n_smooth2: int, test_size: int = TEST) -> tuple[int, int, int]:

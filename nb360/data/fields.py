@@ -1,5 +1,5 @@
-"""What the two PDE tasks made by FNO's generators (Darcy Flow, Burgers) share: their MATLAB files
-and FNO's pointwise normaliser.
+"""What the two PDE tasks made by FNO's generators (Darcy Flow, Burgers) share: their MATLAB files,
+FNO's pointwise normaliser and the task built from them.
 
 FNO publishes its data sets as ``.mat`` files, some MATLAB v5 (``scipy.io.loadmat``), some v7.3
 (HDF5); its ``MatReader`` reads both, and so does ``read_fields``.
@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import scipy.io
 import torch
 from torch import nn
+from torch.utils.data import Dataset
+
+if TYPE_CHECKING:
+    from nb360.data.task import Task
 
 
 def write_mat(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -131,3 +135,19 @@ class UnitGaussianNormalizer(nn.Module):
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         return x * (self.std + self.eps) + self.mean
+
+
+def relative_l2_task(card: dict, splits: tuple[Dataset, Dataset, Dataset, UnitGaussianNormalizer],
+                     in_shape: tuple[int, ...]) -> Task:
+    """A field-to-field ``Task`` from a loader's ``(train, val, test, y_normalizer)``: relative L2 as
+    loss and metric, measured in physical units through the targets' normaliser, as FNO and
+    NAS-Bench-360 train and evaluate; ``in_shape`` is the grid the splits were loaded at."""
+    from nb360.data.task import Task  # imported here: pool workers import this module and need none of these
+    from nb360.metrics import RelativeL2
+    from nb360.spaces.network import Spec
+    from nb360.train import Splits
+
+    train, val, test, y_normalizer = splits
+    relative_l2 = RelativeL2(y_normalizer)
+    spec = Spec(card["kind"], card["in_channels"], tuple(in_shape), card["out_size"])
+    return Task(card["name"], card, Splits(train, val, test), relative_l2, relative_l2, spec, card["batch_size"])
