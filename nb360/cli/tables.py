@@ -73,7 +73,7 @@ def cmd_info(args: argparse.Namespace) -> None:
             ("runs", f"{c['done']}/{c['runs']} done, {c['failed']} failed; "
                      f"{c['archs_with_a_run']}/15625 archs have a finished run"),
             ("runs per seed", ", ".join(f"seed {s}: {n}/15625" for s, n in c["done_per_seed"].items())),
-            ("seed agreement", seed_agreement(b)),
+            *zip(("seeds per class", "seed agreement", "reliability"), seed_agreement(b)),
             ("proxies", ", ".join(f"{name.removeprefix('proxy_')} {int(b.df[name].notna().sum())}/15625"
                                   for name in b.df.columns if name.startswith("proxy_")) or "none (nb360 proxies --table T)")]
     rows += [("failed", f"arch {index} seed {seed}: {error}") for index, seed, error in b.failures()[:10]]
@@ -81,18 +81,29 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"{key:<17} {value}")
 
 
-def seed_agreement(b) -> str:
-    """How much of the final test ranking is signal (`compare.seed_reliability`), in a line."""
-    from nb360.table.compare import seed_reliability
+def seed_agreement(b) -> tuple[str, str, str]:
+    """How many seeds score each iso class, how well two seeds agree, and how much of the table's
+    final test ranking is therefore signal (`compare.seed_reliability`): three lines."""
+    import numpy as np
+
+    from nb360.table.compare import RELIABILITY_GOAL, seed_reliability
 
     rows = b.class_rows()
-    r = seed_reliability(b.at_epoch("test_metric")[rows[rows >= 0]])
+    per_seed = b.at_epoch("test_metric")[rows[rows >= 0]]
+    counts = np.bincount(np.isfinite(per_seed).sum(axis=1), minlength=len(b.seeds) + 1)
+    per_class = (f"{len(per_seed):,} iso classes scored: "
+                 + ", ".join(f"{counts[k]:,} with {k} seed{'s' * (k > 1)}" for k in range(len(b.seeds), 0, -1) if counts[k]))
+    r = seed_reliability(per_seed)
     if r is None:
-        return "not measurable: fewer than two seeds with four classes run by both"
-    return (f"final test, {r['classes']:,} iso classes with all {r['seeds']} seeds: Spearman between seeds "
-            f"{r['agreement']:.3f} [{r['interval'][0]:.2f}, {r['interval'][1]:.2f}], reliability of their mean "
-            f"(Spearman-Brown) {r['reliability']:.3f}; better half {r['better_half_agreement']:.3f}, "
-            f"reliability {r['better_half_reliability']:.3f}")
+        return per_class, "not measurable: fewer than two seeds with four classes run by both", "not measurable"
+    agreement = (f"final test, {r['classes']:,} iso classes with all {r['seeds']} seeds: Spearman between seeds "
+                 f"{r['agreement']:.3f} [{r['interval'][0]:.2f}, {r['interval'][1]:.2f}]; better half "
+                 f"{r['better_half_agreement']:.3f} ({r['better_half_classes']:,} classes)")
+    reliability = ("of the score, the mean of a class's seeds (Spearman-Brown from that agreement), all / better "
+                   f"half, goal {RELIABILITY_GOAL[0]} / {RELIABILITY_GOAL[1]}: "
+                   + "; ".join(f"{k} seed{'s' * (k > 1)} ({n:,} classes) {all_:.3f} / {better:.3f}"
+                               for k, (n, all_, better) in r["by_seeds"].items()))
+    return per_class, agreement, reliability
 
 
 def build_jobs(builds: list[dict]) -> str:

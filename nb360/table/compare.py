@@ -11,6 +11,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+# What a shipped table's score must reach (split-half reliability, over all iso classes and over the
+# better half, where searches end) for its ranking to count as signal rather than seed noise.
+RELIABILITY_GOAL = (0.9, 0.75)
+
 
 def agreement(low: np.ndarray, high: np.ndarray, top: float = 0.1) -> dict:
     """Spearman and Kendall (tau-b) correlations, top-`top` overlap, and the regret at `high` of
@@ -56,7 +60,7 @@ def spearman_brown(r: float, factor: float = 2.0) -> float:
 
 
 def seed_reliability(per_seed: np.ndarray) -> dict | None:
-    """How much a table's ranking is signal rather than seed noise, from per-seed final scores
+    """How much of a table's ranking is signal rather than seed noise, from per-seed final scores
     `per_seed` (classes x seeds, NaN where a run is missing; one row per iso class).
 
     Over the classes with a run of every seed: `agreement`, the Spearman correlation between two
@@ -64,8 +68,13 @@ def seed_reliability(per_seed: np.ndarray) -> dict | None:
     estimate from it for the mean over all the seeds, the score the table reports (for two seeds,
     the split-half reliability). The `better_half_` figures are the same over the classes at or
     below the median of that mean, where searches end; choosing them by the compared seeds
-    themselves biases the agreement low, so they are conservative. None with fewer than two seeds
-    or four such classes."""
+    themselves biases the agreement low, so they are conservative.
+
+    A table being built, or built with a second seed on a sample of its classes only, scores some
+    classes with fewer seeds: `by_seeds` maps each number of seeds k that some class has to
+    (classes with k seeds, reliability of a k-seed mean, the same over the better half), where
+    reliability is the Spearman-Brown estimate from the measured agreement (one seed: the
+    agreement itself). None with fewer than two seeds or four classes with all of them."""
     per_seed = np.asarray(per_seed, dtype=float)
     complete = per_seed[np.isfinite(per_seed).all(axis=1)]
     seeds = per_seed.shape[1]
@@ -79,4 +88,8 @@ def seed_reliability(per_seed: np.ndarray) -> dict | None:
         n = int(rows.sum())
         out.update({f"{name}classes": n, f"{name}agreement": r, f"{name}interval": spearman_interval(r, n),
                     f"{name}reliability": spearman_brown(r, seeds)})
+    counts = np.bincount(np.isfinite(per_seed).sum(axis=1), minlength=seeds + 1)
+    out["by_seeds"] = {k: (int(counts[k]), spearman_brown(out["agreement"], k),
+                           spearman_brown(out["better_half_agreement"], k))
+                       for k in range(seeds, 0, -1) if counts[k]}
     return out

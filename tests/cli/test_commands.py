@@ -148,6 +148,7 @@ def test_query_and_table_info(cli, tmp_path):
     assert "proxies           snip 12/15625" in info.stdout
     assert "build jobs        none logged" in info.stdout
     assert "seed agreement    not measurable: fewer than two seeds" in info.stdout  # a one-seed table
+    assert re.search(r"seeds per class   \d+ iso classes scored: \d+ with 1 seed\n", info.stdout), info.stdout
 
     for args, expected in [(("query", str(table)), "--top K"), (("query", "nosuch", "1"), "unknown table 'nosuch'"),
                            (("query", str(table), "1", "--epoch", "3"), "epoch must be in 1..2"),
@@ -289,6 +290,16 @@ def test_hypotheses_answers_one_question_and_reports_bad_input(cli, tmp_path):
 
 def test_table_info_says_how_much_of_the_ranking_is_signal(cli):
     info = cli("table", "info", "nb201-darcyflow-mini")
-    line = next(line for line in info.stdout.splitlines() if line.startswith("seed agreement"))
-    assert re.search(r"final test, [\d,]+ iso classes with all 2 seeds: Spearman between seeds 0\.\d+ \[0\.\d+, 0\.\d+\], "
-                     r"reliability of their mean \(Spearman-Brown\) 0\.\d+; better half -?0\.\d+", line), line
+    lines = {line[:17].strip(): line[18:] for line in info.stdout.splitlines()}
+    per_class = re.fullmatch(r"([\d,]+) iso classes scored: ([\d,]+) with 2 seeds, ([\d,]+) with 1 seed", lines["seeds per class"])
+    total, two, one = (int(g.replace(",", "")) for g in per_class.groups())
+    assert total == two + one and two > 0 and one > 0, lines["seeds per class"]
+    agreement = re.fullmatch(rf"final test, {per_class[2]} iso classes with all 2 seeds: Spearman between seeds "
+                             r"(0\.\d+) \[0\.\d+, 0\.\d+\]; better half (-?0\.\d+) \([\d,]+ classes\)", lines["seed agreement"])
+    r, better = float(agreement[1]), float(agreement[2])
+    reliability = re.search(rf"goal 0.9 / 0.75: 2 seeds \({per_class[2]} classes\) (0\.\d+) / (-?0\.\d+); "
+                            rf"1 seed \({per_class[3]} classes\) (0\.\d+) / (-?0\.\d+)$", lines["reliability"])
+    assert reliability, lines["reliability"]
+    two_seeds, one_seed = [float(v) for v in reliability.groups()[:2]], [float(v) for v in reliability.groups()[2:]]
+    assert one_seed == pytest.approx([r, better], abs=1e-3)  # one seed: the measured agreement
+    assert two_seeds == pytest.approx([2 * r / (1 + r), 2 * better / (1 + better)], abs=2e-3) and two_seeds[0] > r

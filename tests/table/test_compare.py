@@ -53,6 +53,10 @@ def test_seed_reliability_measures_signal_against_seed_noise():
     assert four["reliability"] == pytest.approx(spearman_brown(four["agreement"], 4))
     assert four["reliability"] > two["reliability"] > two["agreement"]
     assert two["better_half_classes"] == 1500 and two["better_half_agreement"] < two["agreement"]
-    noisy[:10, 1] = np.nan  # classes missing a seed are left out
-    assert seed_reliability(noisy[:, :2])["classes"] == 2990
+    assert list(four["by_seeds"]) == [4] and four["by_seeds"][4] == (3000, four["reliability"], four["better_half_reliability"])
+    noisy[:10, 1] = np.nan  # classes missing a seed are left out of the agreement, and counted with the seeds they have
+    partial = seed_reliability(noisy[:, :2])
+    assert partial["classes"] == 2990
+    assert partial["by_seeds"] == {2: (2990, partial["reliability"], partial["better_half_reliability"]),
+                                   1: (10, partial["agreement"], partial["better_half_agreement"])}
     assert seed_reliability(noisy[:, :1]) is None and seed_reliability(noisy[:3, :2]) is None
