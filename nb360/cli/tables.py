@@ -226,7 +226,8 @@ def register(sub) -> None:
     p.add_argument("--space", default="nb201", help="search space")
     options.add(p, "task", "epochs", "seed", "seeds", "archs", "classes", "C", "N", "batch_size", "lr", "resolution",
                 "test_size", "test_every", "gpus_per_run", "address", "num_cpus", "data_root", "out",
-                epochs={"required": True}, out={"required": True, "help": "the .h5 table (resumed if it exists)"})
+                epochs={"required": True},
+                out={"required": True, "help": "the .h5 table (resumed if it exists, given columns for seeds it lacks)"})
     p.set_defaults(func=cmd_precompute)
 
     p = sub.add_parser("proxies", help="zero-cost proxies of every iso class of a table, stored as its columns; resumable")

@@ -38,7 +38,7 @@ from nb360.spaces import network
 from nb360.spaces.costs import table_costs
 from nb360.spaces.nb201 import Arch, ArchLike, iso_class_ids
 from nb360.table.portable import portable_command, portable_path
-from nb360.table.schema import DONE, TableWriter, check_version, create
+from nb360.table.schema import DONE, TableWriter, add_seeds, check_version, create
 from nb360.train import MOMENTUM, REVISION as TRAIN_REVISION, WEIGHT_DECAY, fit, seed_everything
 
 # An int `archs` = N classes: the first N representatives of this fixed permutation, so a selection
@@ -216,7 +216,7 @@ def precompute(
     other epochs' test_metric is NaN; validation is scored every epoch): evaluation on a large test
     set is a good part of a small network's training time.
     An existing `out` is resumed if its protocol matches (Ray is not started when nothing is left to
-    train). Returns a summary: classes, archs, runs, done (trained now), failed, skipped (already
+    train); `seeds` it lacks are added to it as new columns (`schema.add_seeds`), its runs kept. Returns a summary: classes, archs, runs, done (trained now), failed, skipped (already
     done), seconds, table.
     """
     start = time.perf_counter()
@@ -277,9 +277,11 @@ def _open_or_create(out: Path, spec: RunSpec, task: Task, seeds: list[int], argu
     A new table is written under a temporary name, given its costs and then renamed, so a table
     at `out` always has them.
     """
-    expected = {**protocol(spec, task), "epochs": spec.epochs, "seeds": seeds}
     if out.exists():
-        _check_protocol(out, expected)
+        # Seeds excepted: a job trains the seeds it is given, and a table lacking some of them gets
+        # their columns, its runs kept (more seeds where the measured reliability calls for them).
+        _check_protocol(out, {**protocol(spec, task), "epochs": spec.epochs})
+        add_seeds(out, seeds)
         return
     staging = out.with_name(f".{out.name}.new")
     provenance = {"command": portable_command(sys.argv), "arguments": arguments, "torch": torch.__version__,
@@ -296,6 +298,7 @@ def _check_protocol(path: Path, expected: dict) -> None:
     """Refuse to add runs made another way to a table: name each differing field."""
     with h5py.File(path, "r") as f:
         found = json.loads(f.attrs["protocol"]) if "protocol" in f.attrs else {}
+    found.pop("seeds", None)
     expected = json.loads(json.dumps(expected))  # tuples -> lists, as the file stores them
     differing = [f"{key} (table: {found.get(key)!r}, now: {expected.get(key)!r})"
                  for key in sorted(set(found) | set(expected)) if found.get(key) != expected.get(key)]

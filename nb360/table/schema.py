@@ -111,6 +111,45 @@ def create(
     return path
 
 
+def add_seeds(path: str | os.PathLike, seeds: Sequence[int]) -> list[int]:
+    """Give a table columns for those of `seeds` it lacks, after its own, and return the seeds it
+    added: a table whose seeds turn out too few for a reliable ranking gets more without losing
+    a run. Every run, cost, proxy column, attribute and build log entry is kept; the new columns'
+    runs are missing. The file is rewritten under a temporary name and renamed, so it is never
+    half extended (and a table another process is writing is refused: `BusyTableError`)."""
+    path = Path(path)
+    with reading(path) as f:
+        old = [int(s) for s in f["seeds"][()]]
+    added = [s for s in dict.fromkeys(int(s) for s in seeds) if s not in old]
+    if not added:
+        return []
+    columns = old + added
+    tmp = path.with_name(f".{path.name}.seeds.tmp")
+    try:
+        with reading(path) as src, h5py.File(tmp, "w") as dst:
+            dst.attrs.update(src.attrs)
+            protocol = json.loads(src.attrs["protocol"])
+            dst.attrs["protocol"] = json.dumps({**protocol, "seeds": columns}, sort_keys=True)
+            for name in src:
+                if name not in ("seeds", "curves", "runs"):
+                    src.copy(src[name], dst, name=name)
+            dst.create_dataset("seeds", data=np.array(columns, dtype=np.int64))
+            for name, dataset in src["curves"].items():
+                archs, kept, epochs = dataset.shape
+                widened = dst.create_dataset(f"curves/{name}", shape=(archs, len(columns), epochs), dtype=dataset.dtype,
+                                             fillvalue=np.nan, chunks=(_CHUNK_ARCHS, len(columns), epochs), **_COMPRESSION)
+                widened[:, :kept] = dataset[()]
+            status = np.zeros((len(src["runs/status"]), len(columns)), dtype=np.int8)
+            status[:, :len(old)] = src["runs/status"][()]
+            dst.create_dataset("runs/status", data=status, **_COMPRESSION)
+            error = dst.create_dataset("runs/error", shape=status.shape, dtype=h5py.string_dtype())
+            error[:, :len(old)] = src["runs/error"][()]
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return added
+
+
 class TableReplacedError(FileNotFoundError):
     """The file a `TableWriter` opened is no longer at its path (replaced or removed under it)."""
 

@@ -8,7 +8,7 @@ import pytest
 
 from nb360.spaces.nb201 import Arch, iso_class_ids, iso_class_representatives
 from nb360.table.benchmark import Benchmark, available
-from nb360.table.schema import CURVES, DONE, FAILED, MISSING, TableReplacedError, TableWriter, create
+from nb360.table.schema import CURVES, DONE, FAILED, MISSING, TableReplacedError, TableWriter, add_seeds, create
 
 
 def records(epochs, base, seconds_per_epoch=2.0):
@@ -60,6 +60,26 @@ def test_create_refuses_to_overwrite_and_bad_input(table, tmp_path):
             w.write_run(0, 0, records(4, 0.0))
         with pytest.raises(ValueError, match="shape \\(15625,\\)"):
             w.set_costs(params=np.zeros(3))
+
+
+def test_add_seeds_widens_every_seed_column_and_keeps_the_rest(table):
+    before = Benchmark.load(table)
+    old_curves = {name: np.array(before.curves(name)) for name in CURVES}  # read now: a Benchmark reads curves lazily
+    assert add_seeds(table, [7, 0]) == [] and Benchmark.load(table).seeds == [0, 7]  # nothing to add
+    assert add_seeds(table, [0, 3, 3, 2]) == [3, 2]
+    after = Benchmark.load(table)
+    assert after.seeds == [0, 7, 3, 2] and after.protocol == {**before.protocol, "seeds": [0, 7, 3, 2]}
+    for name in CURVES:
+        curves = after.curves(name)
+        np.testing.assert_array_equal(curves[:, :2], old_curves[name])
+        assert curves.shape == (15625, 4, 3) and np.isnan(curves[:, 2:]).all()
+    assert after.failures() == before.failures() == [(9, 0, "RuntimeError: out of memory")]
+    np.testing.assert_array_equal(after.df["proxy_synflow"], before.df["proxy_synflow"])
+    np.testing.assert_array_equal(after.df["flops"], before.df["flops"])
+    assert after.provenance == before.provenance and list(table.parent.iterdir()) == [table]  # no temporary left
+    with TableWriter(table) as w:  # the new columns take runs like any other
+        w.write_run(5, 2, records(3, 4.0))
+    assert Benchmark.load(table).query(5, seed=2)["test_metric"] == 4.0 + 2 + 0.75
 
 
 def test_not_a_table(tmp_path):

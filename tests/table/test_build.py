@@ -25,11 +25,11 @@ import torch
 import nb360
 from nb360.data import darcy, load_task
 from nb360.spaces.costs import table_costs
-from nb360.spaces.nb201 import Arch, iso_class_ids
+from nb360.spaces.nb201 import NUM_ARCHS, Arch, iso_class_ids
 from nb360.spaces.network import build
 from nb360.table.benchmark import Benchmark, counted, job_hardware, machine_in_words
 from nb360.table.build import RunSpec, precompute, select_classes, this_machine, train_run
-from nb360.table.schema import CURVES, DONE, FAILED, MISSING
+from nb360.table.schema import CURVES, DONE, FAILED, MISSING, TableWriter
 from nb360.train import REVISION as TRAIN_REVISION, fit, seed_everything
 
 REPO = Path(nb360.__file__).resolve().parents[1]
@@ -306,9 +306,31 @@ def test_resuming_with_another_protocol_names_the_differing_fields(reference, da
     shutil.copy(reference, out)
     with pytest.raises(ValueError, match=r"another protocol.*batch_size \(table: 4, now: 8\).*epochs \(table: 2, now: 3\)"):
         precompute(**{**BUILD, "batch_size": 8, "epochs": 3}, out=out, data_root=data_root)
-    with pytest.raises(ValueError, match=r"seeds \(table: \[0, 1\], now: \[0\]\)"):
-        precompute(**{**BUILD, "seeds": [0]}, out=out, data_root=data_root)
     assert_same_results(out, reference)
+
+
+def test_more_seeds_extend_a_table_keeping_its_runs(reference, faults, data_root, tmp_path):
+    """A table whose seeds prove too few gets another: only the new seed is trained, everything the
+    table held is kept, and the new column equals that seed built on its own (a run is its seed's)."""
+    out = tmp_path / "t.h5"
+    shutil.copy(reference, out)
+    with TableWriter(out) as writer:
+        writer.set_proxy("snip", np.arange(NUM_ARCHS, dtype=float), settings={"batch_size": 1})
+    assert precompute(**{**BUILD, "seeds": [1]}, out=out, data_root=data_root)["skipped"] == CLASSES  # a subset: done
+    summary = precompute(**{**BUILD, "seeds": [0, 1, 2]}, out=out, data_root=data_root)
+    assert (summary["done"], summary["skipped"], summary["runs"]) == (CLASSES, 2 * CLASSES, 3 * CLASSES)
+    assert sorted(trainings(faults)) == sorted(select_classes(CLASSES))  # seed 2 of each class, once
+
+    precompute(**{**BUILD, "seeds": [2]}, out=tmp_path / "seed2.h5", data_root=data_root)
+    extended, before, alone = table(out), table(reference), table(tmp_path / "seed2.h5")
+    assert extended["protocol"] == {**before["protocol"], "seeds": [0, 1, 2]}
+    np.testing.assert_array_equal(extended["status"], np.hstack([before["status"], alone["status"]]))
+    for name in COMPARED:
+        np.testing.assert_array_equal(extended[name], np.concatenate([before[name], alone[name]], axis=1), err_msg=name)
+    b = Benchmark.load(out)
+    assert b.seeds == [0, 1, 2] and b.df["proxy_snip"].tolist() == list(range(NUM_ARCHS))
+    assert len(b.builds) == len(Benchmark.load(reference).builds) + 1  # the job that added seed 2; the subset had nothing to do
+    np.testing.assert_array_equal(b.df["params"], before["params"])
 
 
 def test_a_worker_refuses_data_that_differ_from_the_drivers(data_root, one_thread):
