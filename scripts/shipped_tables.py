@@ -198,9 +198,10 @@ def fidelity(mini_name: str) -> dict | None:
 
 def seed_agreement(table: Benchmark) -> dict | None:
     """Agreement of the first two seeds' final test scores over the iso classes both scored: the
-    seed noise of the protocol, which no other protocol's ranking can predict; with the split-half
-    reliability of their mean (Spearman-Brown) over all those classes and over the better half. None
-    while fewer than 4 classes have both seeds."""
+    seed noise of the protocol, which no other protocol's ranking can predict; with the reliability
+    of the table's score (`compare.seed_reliability`: agreement over every pair of seeds) for each
+    number of seeds a class has, over all classes and over the better half. None while fewer than
+    4 classes have both of the first two seeds."""
     if len(table.seeds) < 2:
         return None
     rows = table.class_rows("test_metric")
@@ -208,10 +209,12 @@ def seed_agreement(table: Benchmark) -> dict | None:
     first, second = scores[:, 0], scores[:, 1]
     if (np.isfinite(first) & np.isfinite(second)).sum() < 4:
         return None
-    r = seed_reliability(scores[:, :2])
+    r = seed_reliability(scores)
     return {"seeds": table.seeds[:2], "metric": "test_metric", **agreement(first, second),
-            "reliability": r["reliability"], "better_half_classes": r["better_half_classes"],
-            "better_half_spearman": r["better_half_agreement"], "better_half_reliability": r["better_half_reliability"]}
+            "all_pairs_spearman": r["agreement"], "better_half_spearman": r["better_half_agreement"],
+            "better_half_classes": r["better_half_classes"],
+            "reliability_by_seeds": {str(k): {"classes": n, "all": all_, "better_half": better}
+                                     for k, (n, all_, better) in r["by_seeds"].items()}}
 
 
 def cmd_fidelity(args: argparse.Namespace) -> None:
@@ -311,9 +314,11 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
                         f"`{name}` (seeds {', '.join(map(str, a['seeds']))}) | `{a['against']}` (seed "
                         f"{', '.join(map(str, a['against_seeds']))}: {shared})", a, table.metric))
         if a := info.get("seed_agreement"):
+            by_seeds = "; ".join(f"{k} seed{'s' * (int(k) > 1)} ({r['classes']:,} classes): {r['all']:.3f} / "
+                                 f"{r['better_half']:.3f}" for k, r in a["reliability_by_seeds"].items())
             seed_rows.append(_agreement_row(f"`{name}` | seed {a['seeds'][0]} vs seed {a['seeds'][1]}", a, table.metric)
-                             + f" {a['reliability']:.3f} / {a['better_half_reliability']:.3f} "
-                             f"({a['better_half_classes']:,} classes: Spearman {a['better_half_spearman']:.3f}) |")
+                             + f" {a['all_pairs_spearman']:.3f} / {a['better_half_spearman']:.3f} "
+                             f"({a['better_half_classes']:,} classes) | {by_seeds} |")
     if all((PRECOMPUTED / name).exists() for name in HIFI):  # the samples' own seed noise bounds every row
         first, second = (_open(PRECOMPUTED / name) for name in reversed(HIFI))
         reps, scores = representatives_scored(first)
@@ -334,14 +339,16 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
                   "both seeds scored (the regret is that, at the second seed, of the class the first ranks "
                   "best). Those classes are a uniform sample where the build order is random, so they are "
                   "not comparable with the fidelity rows above, whose stratified sample spreads evenly over "
-                  "the score range and so gives higher rank correlations for the same noise. The last "
-                  "column is the split-half reliability of the table's score, the mean of the two seeds "
-                  "(Spearman-Brown from their agreement), over all these classes and over the better half "
-                  "(at or below the median of that mean, where searches end; chosen by the same two seeds, "
-                  f"which biases it low); the goal is {RELIABILITY_GOAL[0]} and {RELIABILITY_GOAL[1]}:", "",
+                  "the score range and so gives higher rank correlations for the same noise. The last two "
+                  "columns are over every pair of the table's seeds: their Spearman (each pair over the "
+                  "classes both scored, weighted by them) over all classes and over the better half (at or "
+                  "below the median of the pair's mean, where searches end; chosen by the same seeds, which "
+                  "biases it low), and from it the reliability of the table's score, the mean of a class's "
+                  "seeds, for each number of seeds the classes have (Spearman-Brown; for two seeds the "
+                  f"split-half reliability); the goal is {RELIABILITY_GOAL[0]} and {RELIABILITY_GOAL[1]}:", "",
                   "| table | compared | classes | Spearman | Kendall | top-10% overlap | regret of the pick "
-                  "| reliability of the mean: all / better half |",
-                  "|---|---|---|---|---|---|---|---|", *seed_rows]
+                  "| all pairs: Spearman, all / better half | reliability of the score, all / better half |",
+                  "|---|---|---|---|---|---|---|---|---|", *seed_rows]
     return lines
 
 

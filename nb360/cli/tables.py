@@ -96,7 +96,7 @@ def seed_agreement(b) -> tuple[str, str, str]:
     r = seed_reliability(per_seed)
     if r is None:
         return per_class, "not measurable: fewer than two seeds with four classes run by both", "not measurable"
-    agreement = (f"final test, {r['classes']:,} iso classes with all {r['seeds']} seeds: Spearman between seeds "
+    agreement = (f"final test, {r['classes']:,} iso classes with two seeds or more: Spearman between two seeds "
                  f"{r['agreement']:.3f} [{r['interval'][0]:.2f}, {r['interval'][1]:.2f}]; better half "
                  f"{r['better_half_agreement']:.3f} ({r['better_half_classes']:,} classes)")
     reliability = ("of the score, the mean of a class's seeds (Spearman-Brown from that agreement), all / better "

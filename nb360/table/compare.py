@@ -63,32 +63,44 @@ def seed_reliability(per_seed: np.ndarray) -> dict | None:
     """How much of a table's ranking is signal rather than seed noise, from per-seed final scores
     `per_seed` (classes x seeds, NaN where a run is missing; one row per iso class).
 
-    Over the classes with a run of every seed: `agreement`, the Spearman correlation between two
-    seeds (the mean over pairs of seeds), with its 95% interval; `reliability`, the Spearman-Brown
-    estimate from it for the mean over all the seeds, the score the table reports (for two seeds,
-    the split-half reliability). The `better_half_` figures are the same over the classes at or
-    below the median of that mean, where searches end; choosing them by the compared seeds
-    themselves biases the agreement low, so they are conservative.
+    `agreement` is the Spearman correlation between two seeds, each pair of seeds measured over
+    the classes both scored, averaged over pairs weighted by those classes (so a seed being added
+    to a table counts as soon as it has scored a few classes, without shrinking the sample to the
+    classes it has reached), with a 95% interval for the largest pair's number of classes;
+    `classes`: classes scored by two seeds or more. `reliability` is the Spearman-Brown estimate
+    from that agreement for the mean over all the table's seeds, the score the table reports (for
+    two seeds, the split-half reliability). The `better_half_` figures are the same over the
+    classes at or below the median of the pair's mean, where searches end; choosing them by the
+    compared seeds themselves biases the agreement low, so they are conservative.
 
-    A table being built, or built with a second seed on a sample of its classes only, scores some
+    A table being built, or built with a further seed on a sample of its classes only, scores some
     classes with fewer seeds: `by_seeds` maps each number of seeds k that some class has to
     (classes with k seeds, reliability of a k-seed mean, the same over the better half), where
     reliability is the Spearman-Brown estimate from the measured agreement (one seed: the
-    agreement itself). None with fewer than two seeds or four classes with all of them."""
+    agreement itself). None with fewer than two seeds or no pair of seeds sharing four classes."""
     per_seed = np.asarray(per_seed, dtype=float)
-    complete = per_seed[np.isfinite(per_seed).all(axis=1)]
     seeds = per_seed.shape[1]
-    if seeds < 2 or len(complete) < 4:
+    scored = np.isfinite(per_seed)
+    pairs = [(i, j) for i in range(seeds) for j in range(i + 1, seeds)
+             if (scored[:, i] & scored[:, j]).sum() >= 4]
+    if not pairs:
         return None
-    mean = complete.mean(axis=1)
-    out: dict = {"seeds": seeds}
-    for name, rows in (("", np.ones(len(complete), dtype=bool)), ("better_half_", mean <= np.median(mean))):
-        pairs = [(i, j) for i in range(seeds) for j in range(i + 1, seeds)]
-        r = float(np.mean([stats.spearmanr(complete[rows, i], complete[rows, j]).statistic for i, j in pairs]))
-        n = int(rows.sum())
-        out.update({f"{name}classes": n, f"{name}agreement": r, f"{name}interval": spearman_interval(r, n),
+    out: dict = {"seeds": seeds, "classes": int((scored.sum(axis=1) >= 2).sum())}
+    for name in ("", "better_half_"):
+        rs, ns = [], []
+        for i, j in pairs:
+            both = per_seed[scored[:, i] & scored[:, j]][:, [i, j]]
+            if name:
+                mean = both.mean(axis=1)
+                both = both[mean <= np.median(mean)]
+            rs.append(stats.spearmanr(both[:, 0], both[:, 1]).statistic)
+            ns.append(len(both))
+        r = float(np.average(rs, weights=ns))
+        if name:
+            out["better_half_classes"] = max(ns)
+        out.update({f"{name}agreement": r, f"{name}interval": spearman_interval(r, max(ns)),
                     f"{name}reliability": spearman_brown(r, seeds)})
-    counts = np.bincount(np.isfinite(per_seed).sum(axis=1), minlength=seeds + 1)
+    counts = np.bincount(scored.sum(axis=1), minlength=seeds + 1)
     out["by_seeds"] = {k: (int(counts[k]), spearman_brown(out["agreement"], k),
                            spearman_brown(out["better_half_agreement"], k))
                        for k in range(seeds, 0, -1) if counts[k]}

@@ -38,7 +38,9 @@ def test_too_few_common_rows_or_mismatched_shapes_are_refused():
 
 
 def test_seed_reliability_measures_signal_against_seed_noise():
-    from nb360.table.compare import seed_reliability, spearman_brown
+    from scipy import stats
+
+    from nb360.table.compare import seed_reliability, spearman_brown, spearman_interval
 
     rng = np.random.default_rng(0)
     truth = rng.normal(size=3000)
@@ -60,3 +62,15 @@ def test_seed_reliability_measures_signal_against_seed_noise():
     assert partial["by_seeds"] == {2: (2990, partial["reliability"], partial["better_half_reliability"]),
                                    1: (10, partial["agreement"], partial["better_half_agreement"])}
     assert seed_reliability(noisy[:, :1]) is None and seed_reliability(noisy[:3, :2]) is None
+    # a seed being added (seed 2 on 300 classes so far) counts in its pairs, over the classes it has
+    # scored, without shrinking the other pairs to those classes
+    growing = noisy[:, :3].copy()
+    growing[300:, 2] = np.nan
+    pairs = {(i, j): stats.spearmanr(*growing[np.isfinite(growing[:, [i, j]]).all(axis=1)][:, [i, j]].T).statistic
+             for i, j in ((0, 1), (0, 2), (1, 2))}
+    grown = seed_reliability(growing)
+    assert grown["classes"] == 3000  # with two seeds or more (the ten that lack seed 1 have seed 2)
+    assert grown["agreement"] == pytest.approx((2990 * pairs[0, 1] + 300 * pairs[0, 2] + 290 * pairs[1, 2]) / 3580)
+    assert grown["interval"] == spearman_interval(grown["agreement"], 2990)
+    assert {k: n for k, (n, _, _) in grown["by_seeds"].items()} == {3: 290, 2: 2710}
+    assert seed_reliability(np.where(np.arange(3000)[:, None] < 3, noisy[:, :2], np.nan)) is None  # 3 shared classes
