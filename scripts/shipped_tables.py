@@ -82,11 +82,11 @@ RECIPES = {
     "nb201-burgers-mini.h5": {
         "description": "All 15,625 cells on generated Burgers (FNO's 1D problem, NOT an NB360 task; made offline): "
                        "64 points (every 16th of a 1,024-point field solved at 8,192), 900 training / 100 "
-                       "validation / 300 test samples, C=4, N=1, 10 epochs, batch 32, 2 seeds planned (being "
+                       "validation / 300 test samples, C=4, N=1, 10 epochs, batch 32, 3 seeds planned (being "
                        "built: `nb360 table info` prints the runs per seed). The second task of the shipped "
                        "tables, replacing digits, whose cells differ by less than their seed noise.",
         "rebuild": [BURGERS_DATA,
-                    "nb360 precompute --task burgers --epochs 10 --seeds 2 --archs all --C 4 --N 1 --resolution 64 "
+                    "nb360 precompute --task burgers --epochs 10 --seeds 3 --archs all --C 4 --N 1 --resolution 64 "
                     "--batch-size 32 --test-size 300 --test-every 5 --num-cpus 2 --data-root DATA/burgers-mini "
                     "--out precomputed/nb201-burgers-mini.h5",
                     "nb360 proxies --table precomputed/nb201-burgers-mini.h5 --data-root DATA/burgers-mini"],
