@@ -216,8 +216,9 @@ def precompute(
     other epochs' test_metric is NaN; validation is scored every epoch): evaluation on a large test
     set is a good part of a small network's training time.
     An existing `out` is resumed if its protocol matches (Ray is not started when nothing is left to
-    train); `seeds` it lacks are added to it as new columns (`schema.add_seeds`), its runs kept. Returns a summary: classes, archs, runs, done (trained now), failed, skipped (already
-    done), seconds, table.
+    train); `seeds` it lacks are added to it as new columns (`schema.add_seeds`), its runs kept.
+    Returns a summary: classes, archs, runs, done (trained now), failed, skipped (already done),
+    seconds, table.
     """
     start = time.perf_counter()
     if address is not None and num_cpus is not None:
