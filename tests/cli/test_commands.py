@@ -295,8 +295,10 @@ def test_table_info_says_how_much_of_the_ranking_is_signal(cli):
     total, two, one = (int(g.replace(",", "")) for g in per_class.groups())
     assert total == two + one and two > 0 and one > 0, lines["seeds per class"]
     agreement = re.fullmatch(rf"final test, {per_class[2]} iso classes with two seeds or more: Spearman between two seeds "
-                             r"(0\.\d+) \[0\.\d+, 0\.\d+\]; better half (-?0\.\d+) \([\d,]+ classes\)", lines["seed agreement"])
+                             r"(0\.\d+) \[0\.\d+, 0\.\d+\]; better half (-?0\.\d+) \[(-?0\.\d+), (0\.\d+)\] \([\d,]+ classes\)",
+                             lines["seed agreement"])
     r, better = float(agreement[1]), float(agreement[2])
+    assert float(agreement[3]) <= better <= float(agreement[4]), lines["seed agreement"]
     reliability = re.search(rf"goal 0.9 / 0.75: 2 seeds \({per_class[2]} classes\) (0\.\d+) / (-?0\.\d+); "
                             rf"1 seed \({per_class[3]} classes\) (0\.\d+) / (-?0\.\d+)$", lines["reliability"])
     assert reliability, lines["reliability"]
