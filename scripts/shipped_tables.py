@@ -212,7 +212,7 @@ def seed_agreement(table: Benchmark) -> dict | None:
     r = seed_reliability(scores)
     return {"seeds": table.seeds[:2], "metric": "test_metric", **agreement(first, second),
             "all_pairs_spearman": r["agreement"], "better_half_spearman": r["better_half_agreement"],
-            "better_half_classes": r["better_half_classes"],
+            "better_half_interval": list(r["better_half_interval"]), "better_half_classes": r["better_half_classes"],
             "reliability_by_seeds": {str(k): {"classes": n, "all": all_, "better_half": better}
                                      for k, (n, all_, better) in r["by_seeds"].items()}}
 
@@ -318,7 +318,7 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
                                  f"{r['better_half']:.3f}" for k, r in a["reliability_by_seeds"].items())
             seed_rows.append(_agreement_row(f"`{name}` | seed {a['seeds'][0]} vs seed {a['seeds'][1]}", a, table.metric)
                              + f" {a['all_pairs_spearman']:.3f} / {a['better_half_spearman']:.3f} "
-                             f"({a['better_half_classes']:,} classes) | {by_seeds} |")
+                             f"{_interval(a['better_half_interval'])}({a['better_half_classes']:,} classes) | {by_seeds} |")
     if all((PRECOMPUTED / name).exists() for name in HIFI):  # the samples' own seed noise bounds every row
         first, second = (_open(PRECOMPUTED / name) for name in reversed(HIFI))
         reps, scores = representatives_scored(first)
@@ -352,8 +352,13 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
     return lines
 
 
+def _interval(bounds: list[float]) -> str:
+    """A 95% interval as the docs print it, followed by a space."""
+    return f"[{bounds[0]:.2f}, {bounds[1]:.2f}] "
+
+
 def _agreement_row(first_cells: str, a: dict, metric: str) -> str:
-    interval = f" [{a['spearman_interval'][0]:.2f}, {a['spearman_interval'][1]:.2f}]" if "spearman_interval" in a else ""
+    interval = " " + _interval(a["spearman_interval"]).rstrip() if "spearman_interval" in a else ""
     return (f"| {first_cells} | {a['n']:,} | {a['spearman']:.3f}{interval} | {a['kendall']:.3f} | "
             f"{a['top_overlap']:.2f} | {a['regret_of_pick']:.4f} {metric} |")
 
