@@ -31,6 +31,7 @@ import pandas as pd
 from doc_section import write_section
 
 from nb360 import __version__
+from nb360.cli.options import positive
 from nb360.compat.syne_tune import ELAPSED_TIME, FIDELITY, VALID_ERROR, blackbox
 from nb360.hypotheses.common import TASK_TABLES
 from nb360.search.runner import run_many
@@ -119,10 +120,10 @@ def lines(bench: Benchmark, table: pd.DataFrame, budget: float, per_training: fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", default=",".join(TASK_TABLES), help="comma-separated table names or paths")
-    parser.add_argument("--seeds", type=int, default=20, help="seeds of every searcher (default 20)")
-    parser.add_argument("--trainings", type=int, default=100,
+    parser.add_argument("--seeds", type=positive, default=20, help="seeds of every searcher (default 20)")
+    parser.add_argument("--trainings", type=positive, default=100,
                         help="budget: this many times the table's mean training time of one cell (default 100)")
-    parser.add_argument("--workers", type=int, default=1, help="processes for nb360's searches (default 1)")
+    parser.add_argument("--workers", type=positive, default=1, help="processes for nb360's searches (default 1)")
     args = parser.parse_args()
     start = time.time()
     sections, frames = [], []

@@ -25,6 +25,7 @@ import pandas as pd
 from doc_section import write_section
 
 from nb360 import __version__
+from nb360.cli.options import positive
 from nb360.hypotheses.common import TASK_TABLES
 from nb360.search.objectives import FrontScorer, check
 from nb360.search.report import found_front, plot_regret, regret_at
@@ -44,7 +45,7 @@ def compare(bench: Benchmark, objectives: list[str], seeds: int, queries: int, w
     plot_regret(trials, OUT / f"pareto-{bench.path.stem}.png", true_front=true_front,
                 title=f"{bench.task} ({bench.path.stem}): {','.join(objectives)}, {seeds} seeds; "
                       f"true front {len(true_front)} classes")
-    budgets = [q for q in QUERIES if q <= queries]
+    budgets = sorted({q for q in QUERIES if q <= queries} | {queries})  # a shorter search is reported at its end
     table = regret_at(trials, budgets).assign(table=bench.path.stem, front_classes=len(true_front))
     return table.merge(validation_regret(bench, trials, objectives, budgets), on=["algo", "queries"])
 
@@ -77,10 +78,10 @@ def lines(bench: Benchmark, table: pd.DataFrame) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", default=",".join(TASK_TABLES), help="comma-separated table names or paths")
-    parser.add_argument("--seeds", type=int, default=20, help="seeds of every searcher (default 20)")
-    parser.add_argument("--queries", type=int, default=max(QUERIES), help="queries per search (default 300)")
+    parser.add_argument("--seeds", type=positive, default=20, help="seeds of every searcher (default 20)")
+    parser.add_argument("--queries", type=positive, default=max(QUERIES), help="queries per search (default 300)")
     parser.add_argument("--objectives", default="val_metric,flops", help="what the searches minimise")
-    parser.add_argument("--workers", type=int, default=1, help="processes running the searches (default 1)")
+    parser.add_argument("--workers", type=positive, default=1, help="processes running the searches (default 1)")
     args = parser.parse_args()
     objectives = check(args.objectives.split(","))
     start = time.time()

@@ -29,6 +29,7 @@ import torch
 from doc_section import write_section
 
 from nb360 import __version__
+from nb360.cli.options import non_negative, positive
 from nb360.hypotheses.common import TASK_TABLES
 from nb360.search.oneshot_runs import FILES, run_oneshot_many, summarize
 from nb360.search.report import plot_regret, regret_at, validation_pick_regret
@@ -135,11 +136,11 @@ def oneshot_lines(summary: pd.DataFrame, stats: pd.DataFrame, epochs: int) -> li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", default=",".join(TASK_TABLES), help="comma-separated table names or paths")
-    parser.add_argument("--seeds", type=int, default=20, help="seeds of each tabular search (default 20)")
-    parser.add_argument("--oneshot-seeds", type=int, default=3, help="seeds of each one-shot method (0: none)")
-    parser.add_argument("--oneshot-epochs", type=int, default=100, help="supernet epochs (default 100)")
+    parser.add_argument("--seeds", type=positive, default=20, help="seeds of each tabular search (default 20)")
+    parser.add_argument("--oneshot-seeds", type=non_negative, default=3, help="seeds of each one-shot method (0: none)")
+    parser.add_argument("--oneshot-epochs", type=positive, default=100, help="supernet epochs (default 100)")
     parser.add_argument("--data-root", default=None, help="the task files of the tables (Darcy Flow: generated)")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=positive, default=1,
                         help="processes for the tabular searches (default 1; the numbers do not depend on it)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # tiny networks: one thread is fastest, and the machine is shared

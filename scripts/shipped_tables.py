@@ -26,6 +26,7 @@ import h5py
 import numpy as np
 from doc_section import write_section
 
+from nb360.cli.options import positive
 from nb360.spaces.nb201 import NUM_ARCHS, iso_class_representatives
 from nb360.table import manifest
 from nb360.table.benchmark import Benchmark, job_hardware, machine_in_words
@@ -394,8 +395,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("commands").set_defaults(func=cmd_commands)
     p = sub.add_parser("sample")
-    p.add_argument("--size", type=int, default=120)
-    p.add_argument("--bins", type=int, default=10)
+    p.add_argument("--size", type=positive, default=120)
+    p.add_argument("--bins", type=positive, default=10)
     p.set_defaults(func=cmd_sample)
     sub.add_parser("add-best").set_defaults(func=cmd_add_best)
     sub.add_parser("fidelity").set_defaults(func=cmd_fidelity)

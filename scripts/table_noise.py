@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nb360.cli.options import positive
 from nb360.table.compare import spearman_brown, spearman_interval
 
 # (kind, epoch multiple of the protocol's, init seed, batch-order seed), in the order they run:
@@ -291,8 +292,8 @@ def main() -> None:
     p = sub.add_parser("run", help="train the study's runs (resumable)")
     p.add_argument("--table", required=True, help="a shipped table whose protocol is studied")
     p.add_argument("--data-root", default=None, help="the table's data (default: $NB360_DATA)")
-    p.add_argument("--classes", type=int, default=128, help="iso classes in the sample (default: 128)")
-    p.add_argument("--workers", type=int, default=os.cpu_count(), help="processes (default: the CPU count)")
+    p.add_argument("--classes", type=positive, default=128, help="iso classes in the sample (default: 128)")
+    p.add_argument("--workers", type=positive, default=os.cpu_count(), help="processes (default: the CPU count)")
     p.add_argument("--out", required=True, help="folder of the study's runs")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("report", help="print the measurements")

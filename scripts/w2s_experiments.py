@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from doc_section import write_section
 
+from nb360.cli.options import positive
 from nb360.data import darcy, load_task
 from nb360.stats import mean_ci
 from nb360.table.benchmark import Benchmark, available
@@ -411,8 +412,8 @@ def main() -> None:
     parser.add_argument("--parts", default="results,pool,pretrain,criteria,sources",
                         help="comma-separated: results (synthetic, digits, Darcy Flow), pool, pretrain, criteria, "
                              "sources")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds of the searched-student runs (synthetic: 5)")
-    parser.add_argument("--sized-seeds", type=int, default=10, help="seeds of the pool and pretraining parts")
+    parser.add_argument("--seeds", type=positive, default=3, help="seeds of the searched-student runs (synthetic: 5)")
+    parser.add_argument("--sized-seeds", type=positive, default=10, help="seeds of the pool and pretraining parts")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "w2s")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "nb360-w2s-experiments",
                         help="checkpoints and generated data (a rerun resumes from them)")
