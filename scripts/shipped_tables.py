@@ -58,7 +58,8 @@ RECIPES = {
         "rebuild": [DARCY_DATA,
                     "nb360 precompute --task darcyflow --epochs 40 --seeds 2 --archs all --C 4 --N 1 --resolution 15 "
                     "--test-size 300 --test-every 5 --num-cpus 2 --data-root DATA/darcy-mini "
-                    "--out precomputed/nb201-darcyflow-mini-e40.h5"],
+                    "--out precomputed/nb201-darcyflow-mini-e40.h5",
+                    "nb360 proxies --table precomputed/nb201-darcyflow-mini-e40.h5 --data-root DATA/darcy-mini"],
     },
     "nb201-darcyflow-hifi-sample.h5": {
         "description": "A stratified sample of the mini table's archs under a higher protocol, to measure its "
