@@ -31,7 +31,7 @@ from nb360.spaces.nb201 import NUM_ARCHS, iso_class_representatives
 from nb360.table import manifest
 from nb360.table.benchmark import Benchmark, job_hardware, machine_in_words
 from nb360.table.build import this_machine
-from nb360.table.compare import RELIABILITY_GOAL, agreement, seed_reliability, spearman_interval
+from nb360.table.compare import RELIABILITY_GOAL, agreement, seed_reliability, spearman_interval, with_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 PRECOMPUTED = ROOT / "precomputed"
@@ -319,8 +319,9 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
             by_seeds = "; ".join(f"{k} seed{'s' * (int(k) > 1)} ({r['classes']:,} classes): {r['all']:.3f} / "
                                  f"{r['better_half']:.3f}" for k, r in a["reliability_by_seeds"].items())
             seed_rows.append(_agreement_row(f"`{name}` | seed {a['seeds'][0]} vs seed {a['seeds'][1]}", a, table.metric)
-                             + f" {a['all_pairs_spearman']:.3f} / {a['better_half_spearman']:.3f} "
-                             f"{_interval(a['better_half_interval'])}({a['better_half_classes']:,} classes) | {by_seeds} |")
+                             + f" {a['all_pairs_spearman']:.3f} / "
+                             f"{with_interval(a['better_half_spearman'], a['better_half_interval'])} "
+                             f"({a['better_half_classes']:,} classes) | {by_seeds} |")
     if all((PRECOMPUTED / name).exists() for name in HIFI):  # the samples' own seed noise bounds every row
         first, second = (_open(PRECOMPUTED / name) for name in reversed(HIFI))
         reps, scores = representatives_scored(first)
@@ -354,14 +355,9 @@ def status_lines(entries: dict[str, dict]) -> list[str]:
     return lines
 
 
-def _interval(bounds: list[float]) -> str:
-    """A 95% interval as the docs print it, followed by a space."""
-    return f"[{bounds[0]:.2f}, {bounds[1]:.2f}] "
-
-
 def _agreement_row(first_cells: str, a: dict, metric: str) -> str:
-    interval = " " + _interval(a["spearman_interval"]).rstrip() if "spearman_interval" in a else ""
-    return (f"| {first_cells} | {a['n']:,} | {a['spearman']:.3f}{interval} | {a['kendall']:.3f} | "
+    spearman = with_interval(a["spearman"], a["spearman_interval"]) if "spearman_interval" in a else f"{a['spearman']:.3f}"
+    return (f"| {first_cells} | {a['n']:,} | {spearman} | {a['kendall']:.3f} | "
             f"{a['top_overlap']:.2f} | {a['regret_of_pick']:.4f} {metric} |")
 
 

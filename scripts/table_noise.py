@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from nb360.cli.options import positive
-from nb360.table.compare import spearman_brown, spearman_interval
+from nb360.table.compare import spearman_brown, spearman_interval, with_interval
 
 # (kind, epoch multiple of the protocol's, init seed, batch-order seed), in the order they run:
 # every class gets the cheap, most informative runs before any class gets the long ones.
@@ -176,8 +176,7 @@ def _better_half(scores: np.ndarray) -> np.ndarray:
 
 def _interval(r: float, n: int) -> str:
     """A Spearman correlation with its approximate 95% interval."""
-    low, high = spearman_interval(r, n)
-    return f"{r:.3f} [{low:.2f}, {high:.2f}]"
+    return with_interval(r, spearman_interval(r, n))
 
 
 def _agreement(a: np.ndarray, b: np.ndarray, reference: np.ndarray) -> tuple[float, float]:

@@ -86,7 +86,7 @@ def seed_agreement(b) -> tuple[str, str, str]:
     final test ranking is therefore signal (`compare.seed_reliability`): three lines."""
     import numpy as np
 
-    from nb360.table.compare import RELIABILITY_GOAL, seed_reliability
+    from nb360.table.compare import RELIABILITY_GOAL, seed_reliability, with_interval
 
     rows = b.class_rows()
     per_seed = b.at_epoch("test_metric")[rows[rows >= 0]]
@@ -97,9 +97,8 @@ def seed_agreement(b) -> tuple[str, str, str]:
     if r is None:
         return per_class, "not measurable: fewer than two seeds with four classes run by both", "not measurable"
     agreement = (f"final test, {r['classes']:,} iso classes with two seeds or more: Spearman between two seeds "
-                 f"{r['agreement']:.3f} [{r['interval'][0]:.2f}, {r['interval'][1]:.2f}]; better half "
-                 f"{r['better_half_agreement']:.3f} [{r['better_half_interval'][0]:.2f}, {r['better_half_interval'][1]:.2f}] "
-                 f"({r['better_half_classes']:,} classes)")
+                 f"{with_interval(r['agreement'], r['interval'])}; better half "
+                 f"{with_interval(r['better_half_agreement'], r['better_half_interval'])} ({r['better_half_classes']:,} classes)")
     reliability = ("of the score, the mean of a class's seeds (Spearman-Brown from that agreement), all / better "
                    f"half, goal {RELIABILITY_GOAL[0]} / {RELIABILITY_GOAL[1]}: "
                    + "; ".join(f"{k} seed{'s' * (k > 1)} ({n:,} classes) {all_:.3f} / {better:.3f}"

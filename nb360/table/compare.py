@@ -8,6 +8,8 @@ order), lower is better; rows where either is NaN are left out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import stats
 
@@ -51,6 +53,11 @@ def spearman_interval(r: float, n: int) -> tuple[float, float]:
         return (float("nan"), float("nan"))
     half = 1.96 * 1.06 / np.sqrt(n - 3)
     return float(np.tanh(np.arctanh(r) - half)), float(np.tanh(np.arctanh(r) + half))
+
+
+def with_interval(r: float, bounds: Sequence[float]) -> str:
+    """A correlation as reports print it: three decimals, then its 95% interval to two."""
+    return f"{r:.3f} [{bounds[0]:.2f}, {bounds[1]:.2f}]"
 
 
 def spearman_brown(r: float, factor: float = 2.0) -> float:
