@@ -223,10 +223,17 @@ def test_without_a_table_regret_is_unknown_and_best_json_says_null(tmp_path):
 
 
 # ---- real training on a real two-node cluster ------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    """`n` distinct free ports. All sockets stay bound until every port is chosen: picking them one
+    at a time lets the system hand out the same port twice, and Ray refuses two components on one port."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _children(pid: int) -> list[int]:
@@ -322,28 +329,27 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
-def _node_ports() -> list[str]:
-    """Every port a node would otherwise take at a fixed default, chosen free."""
-    return [arg for name in ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-                             "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")
-            for arg in (name, str(_free_port()))]
+NODE_PORT_FLAGS = ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+                   "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")
 
 
 @pytest.fixture
 def two_node_cluster(tmp_path_factory):
     """A head and a second node, one CPU each, on this machine; yields (address, env, second node)."""
     folder = tmp_path_factory.mktemp("cluster")
-    port = _free_port()
+    # the head's port and every port either node would otherwise take at a fixed default, all distinct
+    port, *free = _free_ports(1 + 2 * len(NODE_PORT_FLAGS))
+    node_ports = [[arg for flag, p in zip(NODE_PORT_FLAGS, free[i::2]) for arg in (flag, str(p))] for i in (0, 1)]
     # token authentication off for this throw-away local cluster (Ray >= 2.5x enables it by default
     # when ~/.ray/auth_token exists); the driver gets the same setting through `env`
     env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     common = ["--num-cpus", "1", "--object-store-memory", str(100 * 2**20), "--node-ip-address", "127.0.0.1",
               "--disable-usage-stats"]
     nodes = [Node(["--head", "--port", str(port), "--temp-dir", str(folder / "ray"), "--include-dashboard", "false",
-                   *common, *_node_ports()], env, folder / "head.log")]
+                   *common, *node_ports[0]], env, folder / "head.log")]
     try:
         nodes[0].wait_started()
-        nodes.append(Node(["--address", f"127.0.0.1:{port}", *common, *_node_ports()], env, folder / "node.log"))
+        nodes.append(Node(["--address", f"127.0.0.1:{port}", *common, *node_ports[1]], env, folder / "node.log"))
         nodes[1].wait_started()
         yield f"127.0.0.1:{port}", env, nodes[1]
     finally:
