@@ -4,7 +4,7 @@ The public names below are imported on first use, so that `import nb360` stays l
 for code that only queries tables.
 """
 
-from importlib import import_module
+from nb360.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -19,14 +19,4 @@ _EXPORTS = {
     "fit": "nb360.train",
     "seed_everything": "nb360.train",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'nb360' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

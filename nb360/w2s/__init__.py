@@ -6,7 +6,7 @@ Names are resolved on first use: the detection and selection side needs only Num
 the training side imports torch.
 """
 
-from importlib import import_module
+from nb360.lazy import lazy_exports
 
 _EXPORTS = {
     "pgr": "nb360.w2s.gap",
@@ -19,14 +19,4 @@ _EXPORTS = {
     "search_student": "nb360.w2s.search",
     "run_sources": "nb360.w2s.sources",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'nb360.w2s' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
