@@ -29,6 +29,8 @@ import pytest
 from sybil import Sybil
 from sybil.parsers.markdown import CodeBlockParser
 
+from nb360.table.manifest import DEFAULT_TABLE
+
 ROOT = Path(__file__).resolve().parent
 
 # (pattern, replacement) applied to every code block before it runs: CI-sized settings
@@ -48,7 +50,7 @@ CI_SIZE = [
     (r"\bseeds=range\(10\)", "seeds=range(2)"), (r"\bqueries=300\b", "queries=30"),
     (r"\btrials=40, epochs=\d+", "trials=2, epochs=1, resolution=15, C=2, N=1"),
 ]
-PLACEHOLDERS = {"TABLE": "nb201-darcyflow-mini"}
+PLACEHOLDERS = {"TABLE": DEFAULT_TABLE}
 # Modules of nb360's optional extras that pages and tests use: name in code -> (extra, module to import)
 EXTRAS = {"syne_tune": ("syne-tune", "syne_tune.blackbox_repository.blackbox_tabular")}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from nb360.cli import options
 from nb360.cli.errors import Interrupted
 from nb360.search.objectives import COSTS
+from nb360.table.manifest import DEFAULT_TABLE
 
 SEARCH_SEEDS = {"table": 10, "ray": 1}  # default --seeds per backend
 FLAG_HELP_CONSTRAINT = ("constrained search, table backend: only cells within it count, e.g. 'flops<=2e7' "
@@ -226,7 +227,7 @@ def register(sub) -> None:
     p.add_argument("--backend", choices=("table", "ray"), default="table",
                    help="table: in-process against a precomputed table, in simulated time; ray: on Ray Tune, each "
                         "trial training its cell on --task, or looking it up in --table without --task")
-    options.add(p, "table", "budget", "seed", "seeds", table={"default": "nb201-darcyflow-mini"},
+    options.add(p, "table", "budget", "seed", "seeds", table={"default": DEFAULT_TABLE},
                 budget={"default": None, "help": "architectures evaluated per search: table queries or Tune trials "
                                                  "(default: 100, or unlimited when --time-budget is given)"},
                 seeds={"default": None, "help": "how many seeds: S..S+N-1 with --seed S (default: 10, 1 with --backend ray)"})

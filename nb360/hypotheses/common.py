@@ -23,12 +23,11 @@ from nb360.table import manifest
 from nb360.table.benchmark import Benchmark
 from nb360.figures import figure  # noqa: F401  (the question modules take it from here)
 from nb360.table.compare import agreement
+from nb360.table.manifest import TASK_TABLES  # noqa: F401  (the question modules take it from here)
 
 TableLike = str | os.PathLike | Benchmark
 # The top fraction behind "top-k" numbers: the best 10%, as NB201 / NAS-Bench-360 studies report.
 TOP = 0.1
-# The shipped tables the questions are answered on by default, one per task (the one place that names them).
-TASK_TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
 # The protocol NAS-Bench-360 (and NAS-Bench-201's hp=200) trains: C=16, N=5 (search_spaces/nb201.toml
 # defaults), 200 epochs. A table below it is a reduced protocol, and its summary says so.
 FULL_EPOCHS = 200

@@ -26,13 +26,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nb360.hypotheses.common import (TOP, Report, TableLike, agree, at_epoch, by_class, figure, fmt,
+from nb360.hypotheses.common import (TASK_TABLES, TOP, Report, TableLike, agree, at_epoch, by_class, figure, fmt,
                                      has_validation, label, load_tables, start)
 from nb360.search.halving import SuccessiveHalving
 
 NAME = "fidelity"
 QUESTION = "Can short training stand in for long training?"
-DEFAULT_TABLES = ("nb201-darcyflow-mini", "nb201-darcyflow-hifi-sample")
+# the Darcy table judged against the high-fidelity sample of its cells
+DEFAULT_TABLES = (TASK_TABLES[0], "nb201-darcyflow-hifi-sample")
 ETA = inspect.signature(SuccessiveHalving).parameters["eta"].default  # the searcher's own default (3)
 SAFE = 0.9
 

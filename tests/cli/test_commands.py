@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nb360.cli import main
+from nb360.table.manifest import DEFAULT_TABLE
 
 
 def test_help_lists_commands(cli):
@@ -289,7 +290,7 @@ def test_hypotheses_answers_one_question_and_reports_bad_input(cli, tmp_path):
 
 
 def test_table_info_says_how_much_of_the_ranking_is_signal(cli):
-    info = cli("table", "info", "nb201-darcyflow-mini")
+    info = cli("table", "info", DEFAULT_TABLE)
     lines = {line[:17].strip(): line[18:] for line in info.stdout.splitlines()}
     per_class = re.fullmatch(r"([\d,]+) iso classes scored: ([\d,]+) with 2 seeds, ([\d,]+) with 1 seed", lines["seeds per class"])
     total, two, one = (int(g.replace(",", "")) for g in per_class.groups())

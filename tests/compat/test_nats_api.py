@@ -13,6 +13,7 @@ from nb360.compat.nats import NOT_OFFERED, create
 from nb360.spaces.nb201 import NUM_ARCHS, Arch
 from nb360.table.benchmark import Benchmark
 from nb360.table.nats import import_nats
+from nb360.table.manifest import DEFAULT_TABLE
 
 INDICES = [0, 1, 9, 123, 4000, 7777, 15624] + list(range(300, 330))
 SINGLE_SEED = {9, 4000, 310}
@@ -143,7 +144,7 @@ def test_a_built_table_answers_in_its_metric_and_its_config_builds_its_network()
     trained (its params)."""
     from nb360 import Spec, build
 
-    table = Benchmark.load("nb201-darcyflow-mini")
+    table = Benchmark.load(DEFAULT_TABLE)
     api = create(table)
     hp = api.avaliable_hps[0]
     assert hp == str(table.epochs)

@@ -15,13 +15,11 @@ from nb360.compat.optuna import OptunaNSGA2, OptunaSearcher, OptunaTPE
 from nb360.search import make_searcher
 from nb360.search.runner import run_search
 from nb360.table.benchmark import Benchmark
-
-TABLE = "nb201-darcyflow-mini"
-
+from nb360.table.manifest import DEFAULT_TABLE
 
 @pytest.fixture(scope="module")
 def bench():
-    return Benchmark.load(TABLE)
+    return Benchmark.load(DEFAULT_TABLE)
 
 
 @pytest.mark.parametrize("algo, sampler", [("optuna-tpe", optuna.samplers.TPESampler),
@@ -73,7 +71,7 @@ def test_any_sampler_class_plugs_in():
 
 def test_the_search_command_runs_them(cli, tmp_path):
     out = tmp_path / "search"
-    done = cli("search", "--table", TABLE, "--algo", "rs,optuna-tpe,optuna-nsga2", "--budget", "20", "--seeds", "2",
+    done = cli("search", "--table", DEFAULT_TABLE, "--algo", "rs,optuna-tpe,optuna-nsga2", "--budget", "20", "--seeds", "2",
                "--out", str(out))
     assert done.returncode == 0, done.stderr
     trials = pd.read_csv(out / "trials.csv")

@@ -13,11 +13,12 @@ from synthetic_table import write_table
 from nb360.compat.syne_tune import ELAPSED_TIME, FIDELITY, OBJECTIVES, TEST_ERROR, VALID_ERROR, blackbox
 from nb360.spaces.nb201 import EDGE_KEYS, NUM_ARCHS, Arch
 from nb360.table.benchmark import Benchmark
+from nb360.table.manifest import DEFAULT_TABLE
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return Benchmark.load("nb201-darcyflow-mini")
+    return Benchmark.load(DEFAULT_TABLE)
 
 
 @pytest.fixture(scope="module")

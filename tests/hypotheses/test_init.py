@@ -5,6 +5,7 @@ import pytest
 
 from nb360 import hypotheses
 from nb360.spaces.nb201 import NUM_ARCHS
+from nb360.table.manifest import TASK_TABLES
 
 from .conftest import additive_scores, write_cost_file, write_table
 
@@ -15,7 +16,9 @@ def test_every_question_has_a_module_with_its_defaults():
     for name in hypotheses.QUESTIONS:
         m = hypotheses.module(name)
         assert m.NAME == name and m.QUESTION.endswith("?") and m.DEFAULT_TABLES
-    assert hypotheses.module("fidelity").DEFAULT_TABLES == ("nb201-darcyflow-mini", "nb201-darcyflow-hifi-sample")
+    # fidelity judges the Darcy table against the high-fidelity sample of its cells; the others take both tasks
+    assert hypotheses.module("fidelity").DEFAULT_TABLES == (TASK_TABLES[0], "nb201-darcyflow-hifi-sample")
+    assert hypotheses.module("rank-transfer").DEFAULT_TABLES == TASK_TABLES
     assert hypotheses.options_of("size") == {"costs"}
     with pytest.raises(ValueError, match="unknown question 'ranks'"):
         hypotheses.module("ranks")
@@ -29,7 +32,7 @@ def shipped(tmp_path, monkeypatch):
     folder = tmp_path / "tables"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    for name, seed in (("nb201-darcyflow-mini", 0), ("nb201-digits-mini", 1)):
+    for seed, name in enumerate(TASK_TABLES):
         q = additive_scores(seed)
         q[rng.random(NUM_ARCHS) < 0.5] = np.nan  # partial, as the shipped tables are while they build
         curves = q[:, None] + np.array([0.5, 0.0])[None, :] * rng.normal(size=(NUM_ARCHS, 2))

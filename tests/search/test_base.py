@@ -7,6 +7,7 @@ import pytest
 
 from nb360.search import SEARCHERS, Searcher, Trial, make_rng, make_searcher, searcher_class, searcher_parameters
 from nb360.spaces.nb201 import Arch
+from nb360.table.manifest import DEFAULT_TABLE
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "search.md"
 
@@ -59,7 +60,7 @@ def test_the_thirty_line_example_of_the_docs_runs(synthetic_path, tmp_path, monk
     """The example block of docs/search.md, executed as written against a table found by name."""
     block = re.search(r"## A new algorithm in 30 lines.*?```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
     assert len(block.strip().splitlines()) <= 30
-    shutil.copy(synthetic_path, tmp_path / "nb201-darcyflow-mini.h5")
+    shutil.copy(synthetic_path, tmp_path / f"{DEFAULT_TABLE}.h5")
     monkeypatch.setenv("NB360_TABLES", str(tmp_path))
     namespace = {}
     exec(compile(block, str(DOCS), "exec"), namespace)

@@ -15,13 +15,14 @@ from nb360.search.runner import COLUMNS, HV_REGRET, TabularSimulator, run, run_m
 from nb360.search.space import all_archs
 from nb360.table.benchmark import Benchmark
 from nb360.table.pareto import HV_REFERENCE, hypervolume
+from nb360.table.manifest import DEFAULT_TABLE
 
 OBJECTIVES = ["val_metric", "flops"]
 
 
 @pytest.fixture(scope="module")
 def darcy():
-    return Benchmark.load("nb201-darcyflow-mini")
+    return Benchmark.load(DEFAULT_TABLE)
 
 
 def test_objectives_are_the_validation_error_then_costs():
@@ -124,7 +125,7 @@ def test_a_table_without_the_cost_is_refused(darcy):
 
 def test_the_search_command_runs_a_multi_objective_search(cli, tmp_path):
     out = tmp_path / "mo"
-    args = ["search", "--table", "nb201-darcyflow-mini", "--algo", "rs,mo-re", "--budget", "30", "--seeds", "2",
+    args = ["search", "--table", DEFAULT_TABLE, "--algo", "rs,mo-re", "--budget", "30", "--seeds", "2",
             "--out", str(out)]
     result = cli(*args, "--objectives", "val_metric,flops")
     assert result.returncode == 0 and "hypervolume regret" in result.stdout, result.stderr

@@ -10,6 +10,7 @@ from nb360.search.random import RandomSearch
 from nb360.search.runner import TabularSimulator, run, run_many, run_search, search_rngs
 from nb360.spaces.nb201 import Arch
 from nb360.table.benchmark import Benchmark
+from nb360.table.manifest import DEFAULT_TABLE
 from synthetic_table import write_table  # tests/search, on the path through conftest.py
 
 
@@ -184,7 +185,7 @@ def test_skipping_is_refused_where_it_cannot_work(partial, monkeypatch):
 def test_a_constrained_search_keeps_and_scores_only_cells_within(unscored):
     """Cells outside the constraint have no run to draw: they cost no time, are never the incumbent,
     and regret is measured against the best cell within (with "skip", they are no query at all)."""
-    bench = Benchmark.load("nb201-darcyflow-mini")
+    bench = Benchmark.load(DEFAULT_TABLE)
     flops = bench.df["flops"].to_numpy()
     bound = float(np.nanquantile(flops, 0.3))
     best_within = bench.best("test_metric", {"flops": bound})[1]
@@ -203,12 +204,12 @@ def test_a_constrained_search_keeps_and_scores_only_cells_within(unscored):
 
 def test_the_search_command_records_constraints_and_refuses_others(cli, tmp_path):
     out = tmp_path / "constrained"
-    args = ["search", "--table", "nb201-darcyflow-mini", "--algo", "rs", "--budget", "20", "--seeds", "2",
+    args = ["search", "--table", DEFAULT_TABLE, "--algo", "rs", "--budget", "20", "--seeds", "2",
             "--out", str(out)]
     first = cli(*args, "--constraint", "flops<=1.5e6")
     assert first.returncode == 0 and "within flops<=1.5e6" in first.stdout, first.stderr
     best = json.loads((out / "best.json").read_text())
-    table = Benchmark.load("nb201-darcyflow-mini").df
+    table = Benchmark.load(DEFAULT_TABLE).df
     assert all(table.loc[run["index"], "flops"] <= 1.5e6 for runs in best.values() for run in runs.values())
     other = cli(*args, "--constraint", "flops<=2e6")
     assert other.returncode == 2 and "other settings" in other.stderr and "constraints" in other.stderr

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nb360.table.benchmark import Benchmark
+from nb360.table.manifest import DEFAULT_TABLE, TASK_TABLES
 from nb360.table.pareto import OBJECTIVES, classes, parse_constraint
 
 
@@ -20,7 +21,7 @@ def brute_force_front(values: np.ndarray) -> np.ndarray:
     return ~dominated & ~earlier_twin
 
 
-@pytest.mark.parametrize("table", ["nb201-darcyflow-mini", "nb201-digits-mini"])
+@pytest.mark.parametrize("table", TASK_TABLES)
 @pytest.mark.parametrize("objectives", [("test_metric", "flops"), ("val_metric", "params"),
                                         ("test_metric", "flops", "train_seconds")])
 def test_the_front_is_the_brute_force_one(table, objectives):
@@ -36,7 +37,7 @@ def test_the_front_is_the_brute_force_one(table, objectives):
 
 
 def test_constrained_best_and_front_stay_within_the_constraint():
-    bench = Benchmark.load("nb201-darcyflow-mini")
+    bench = Benchmark.load(DEFAULT_TABLE)
     df = bench.df
     bound = float(np.nanquantile(df["flops"], 0.2))
     arch, value = bench.best("test_metric", {"flops": bound})
@@ -50,7 +51,7 @@ def test_constrained_best_and_front_stay_within_the_constraint():
 
 
 def test_bad_objectives_and_constraints_say_what_is_expected():
-    bench = Benchmark.load("nb201-darcyflow-mini")
+    bench = Benchmark.load(DEFAULT_TABLE)
     for bad in (("test_metric",), ("test_metric", "accuracy"), ("flops", "flops"), tuple(OBJECTIVES[:4])):
         with pytest.raises(ValueError, match="two or three different ones"):
             bench.pareto(bad)
@@ -61,12 +62,12 @@ def test_bad_objectives_and_constraints_say_what_is_expected():
 
 
 def test_the_query_command_lists_the_front_and_constrains_top(cli):
-    front = cli("query", "nb201-darcyflow-mini", "--pareto", "flops")
+    front = cli("query", DEFAULT_TABLE, "--pareto", "flops")
     assert front.returncode == 0 and "the Pareto front of test_metric, flops" in front.stdout
     rows = front.stdout.splitlines()[3:]
-    assert len(rows) == len(Benchmark.load("nb201-darcyflow-mini").pareto(("test_metric", "flops")))
-    top = cli("query", "nb201-darcyflow-mini", "--top", "5", "--constraint", "flops<=1.5e6")
+    assert len(rows) == len(Benchmark.load(DEFAULT_TABLE).pareto(("test_metric", "flops")))
+    top = cli("query", DEFAULT_TABLE, "--top", "5", "--constraint", "flops<=1.5e6")
     flops = [float(line.split()[-2]) for line in top.stdout.splitlines()[3:]]
     assert top.returncode == 0 and len(flops) == 5 and max(flops) <= 1.5e6
-    bad = cli("query", "nb201-darcyflow-mini", "--pareto", "flops", "--constraint", "flops<1")
+    bad = cli("query", DEFAULT_TABLE, "--pareto", "flops", "--constraint", "flops<1")
     assert bad.returncode == 2 and "expected COLUMN<=NUMBER" in bad.stderr
