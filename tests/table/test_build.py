@@ -392,5 +392,5 @@ def test_the_spec_is_the_tables_network_without_its_data():
     from nb360.table.benchmark import resolve
     from nb360.table.build import table_spec
 
-    spec, C, N = table_spec(resolve("nb201-digits-mini"))
-    assert (spec.kind, spec.in_shape, spec.out_size, C, N) == ("classify2d", (8, 8), 10, 4, 1)
+    spec, C, N = table_spec(resolve("nb201-burgers-mini"))
+    assert (spec.kind, spec.in_channels, spec.in_shape, spec.out_size, C, N) == ("dense1d", 2, (64,), 1, 4, 1)

@@ -13,8 +13,8 @@ from nb360.table.latency_column import build_latency_column
 
 @pytest.fixture
 def table(tmp_path):
-    path = tmp_path / "digits.h5"
-    shutil.copy(resolve("nb201-digits-mini"), path)
+    path = tmp_path / "burgers.h5"
+    shutil.copy(resolve("nb201-burgers-mini"), path)
     return path
 
 
@@ -30,7 +30,7 @@ def test_the_column_is_measured_per_class_resumed_and_its_noise_recorded(table):
     assert (latency[members] > 0).all() and (latency[members] < 1e4).all()
     with h5py.File(table) as f:
         settings = json.loads(f["archs/latency_ms"].attrs["settings"])
-    assert settings["repeats"] == 3 and settings["batch_size"] == 1 and settings["resolution"] == [8, 8]
+    assert settings["repeats"] == 3 and settings["batch_size"] == 1 and settings["resolution"] == [64]
     assert -1 <= settings["noise"]["spearman_two_passes"] <= 1 and settings["noise"]["classes"] == 5
     resumed = build_latency_column(table, repeats=3, archs=14, noise_sample=5, progress=False)
     assert resumed["measured"] == 2 and resumed["skipped"] == 12
