@@ -33,11 +33,11 @@ from doc_section import write_section
 from nb360 import __version__
 from nb360.cli.options import positive
 from nb360.compat.syne_tune import ELAPSED_TIME, FIDELITY, VALID_ERROR, blackbox
-from nb360.hypotheses.common import TASK_TABLES
 from nb360.search.runner import run_many
 from nb360.spaces.nb201 import EDGE_KEYS, OPS, Arch
 from nb360.stats import difference_ci, mean_ci
 from nb360.table.benchmark import Benchmark
+from nb360.table.manifest import TASK_TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "search.md"

@@ -26,11 +26,11 @@ from doc_section import write_section
 
 from nb360 import __version__
 from nb360.cli.options import positive
-from nb360.hypotheses.common import TASK_TABLES
 from nb360.search.objectives import FrontScorer, check
 from nb360.search.report import found_front, plot_regret, regret_at
 from nb360.search.runner import run_many
 from nb360.table.benchmark import Benchmark
+from nb360.table.manifest import TASK_TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "search.md"

@@ -30,13 +30,13 @@ from doc_section import write_section
 
 from nb360 import __version__
 from nb360.cli.options import non_negative, positive
-from nb360.hypotheses.common import TASK_TABLES
 from nb360.search.oneshot_runs import FILES, run_oneshot_many, summarize
 from nb360.search.report import plot_regret, regret_at, validation_pick_regret
 from nb360.search.runner import proxy_column, run_many
 from nb360.spaces.nb201 import NUM_ARCHS
 from nb360.table.benchmark import Benchmark
 from nb360.table.build import table_task
+from nb360.table.manifest import TASK_TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "search.md"
