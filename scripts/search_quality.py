@@ -1,6 +1,7 @@
 """The quality section of docs/search.md: every number there is written by this script.
 
-    python scripts/search_quality.py --data-root DATA   # everything (DATA: the Darcy files of the table)
+    python scripts/search_quality.py --data-root DATA   # everything (DATA: one folder holding the files of
+                                                        # every table's task; links to them will do)
     python scripts/search_quality.py --oneshot-seeds 0  # the tabular searches only (a few CPU-minutes)
 
 1. Tabular searches: each algorithm for `--seeds` seeds and 300 queries on every shipped table with
@@ -139,7 +140,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=positive, default=20, help="seeds of each tabular search (default 20)")
     parser.add_argument("--oneshot-seeds", type=non_negative, default=3, help="seeds of each one-shot method (0: none)")
     parser.add_argument("--oneshot-epochs", type=positive, default=100, help="supernet epochs (default 100)")
-    parser.add_argument("--data-root", default=None, help="the task files of the tables (Darcy Flow: generated)")
+    parser.add_argument("--data-root", default=None, help="one folder holding the files of every table's task (generated ones: nb360 data generate TASK)")
     parser.add_argument("--workers", type=positive, default=1,
                         help="processes for the tabular searches (default 1; the numbers do not depend on it)")
     args = parser.parse_args()
