@@ -51,8 +51,9 @@ ONESHOT = ("darts", "gdas")
 def describe(bench: Benchmark) -> str:
     p = bench.protocol
     scored = int(np.isfinite(bench.final()).sum())
-    network = f"C={p.get('C')}, N={p.get('N')}" + (f", {p['resolution'][0]}x{p['resolution'][0]}" if "resolution" in p
-                                                   else "")
+    shape = p.get("resolution", [])
+    grid = f"{shape[0]} points" if len(shape) == 1 else "x".join(map(str, shape))  # Burgers' line, Darcy's square
+    network = f"C={p.get('C')}, N={p.get('N')}" + (f", {grid}" if grid else "")
     return (f"`{bench.path.stem}` ({bench.task}, {bench.metric}; {network}, {bench.epochs} epochs, seeds "
             f"{','.join(map(str, bench.seeds))}): {scored:,} of {NUM_ARCHS:,} cells scored")
 
