@@ -189,7 +189,9 @@ class Report:
 
     def write(self) -> Report:
         for stem, frame in self.frames.items():
-            frame.to_csv(self.csv(stem), index=False)
+            # 12 significant digits: far beyond what the numbers mean, and short of the last bits that
+            # differ between BLAS builds, so the same tables write the same files on any machine
+            frame.to_csv(self.csv(stem), index=False, float_format="%.12g")
         self.summary.write_text(self.markdown(self.out) + "\n")
         return self
 

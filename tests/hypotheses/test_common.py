@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nb360.hypotheses.common import (agree, at_epoch, by_class, caveats, fmt, load_tables,
+from nb360.hypotheses.common import (Report, agree, at_epoch, by_class, caveats, fmt, load_tables,
                                      markdown_table)
 from nb360.spaces.nb201 import iso_class_ids, iso_class_representatives
 from nb360.table import manifest
@@ -65,3 +65,11 @@ def test_numbers_as_text():
     frame = pd.DataFrame({"a": range(5), "b": np.linspace(0, 1, 5)})
     text = markdown_table(frame, max_rows=3)
     assert text.splitlines()[:3] == ["| a | b |", "|---|---|", "| 0 | 0 |"] and "(2 more rows in the CSV)" in text
+
+
+def test_csvs_keep_twelve_digits_so_machines_write_the_same_file(tmp_path):
+    # two values that differ in the last bits only, as two BLAS builds give them
+    a, b = 0.5869024233034636, 0.586902423303464
+    for value in (a, b):
+        Report("q", "Q?", tmp_path, [], {"numbers": pd.DataFrame({"x": [value, 1 / 3, 12.0]})}, [], "answer").write()
+        assert (tmp_path / "numbers.csv").read_text() == "x\n0.586902423303\n0.333333333333\n12\n"
