@@ -229,7 +229,8 @@ def hardware() -> str:
     return machine_in_words(this_machine())
 
 
-def entry(name: str) -> dict:
+def entry(name: str, before: dict | None = None) -> dict:
+    """The manifest entry of shipped file `name`; `before` is its entry in the manifest as it stands."""
     path = PRECOMPUTED / name
     recipe = RECIPES[name]
     info = {"description": recipe["description"], "rebuild": recipe["rebuild"]}
@@ -256,10 +257,16 @@ def entry(name: str) -> dict:
             info["fidelity"] = _rounded(found)
         if seeds := seed_agreement(table):
             info["seed_agreement"] = _rounded(seeds)
-    info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                    text=True).stdout.strip()
+    checksum = manifest.sha256(path)
+    # The commit a file was made at: an unchanged file keeps the one recorded with it, so that
+    # regenerating the manifest changes only the entries of files that changed.
+    if before and before.get("sha256") == checksum and "commit" in before:
+        info["commit"] = before["commit"]
+    else:
+        info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                        text=True).stdout.strip()
     info["size_bytes"] = path.stat().st_size
-    info["sha256"] = manifest.sha256(path)
+    info["sha256"] = checksum
     return info
 
 
@@ -362,7 +369,8 @@ def _agreement_row(first_cells: str, a: dict, metric: str) -> str:
 
 
 def cmd_manifest(args: argparse.Namespace) -> None:
-    entries = {name: entry(name) for name in RECIPES if (PRECOMPUTED / name).exists()}
+    before = manifest.read(PRECOMPUTED)
+    entries = {name: entry(name, before.get(name)) for name in RECIPES if (PRECOMPUTED / name).exists()}
     header = ("The shipped tables: how each was made and its sha256, which Benchmark.load checks.\n"
               "Written by scripts/shipped_tables.py manifest; do not edit by hand.")
     print(manifest.write(PRECOMPUTED, entries, header=header))
