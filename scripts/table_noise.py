@@ -13,7 +13,7 @@ larger than the table's test set. From those per-sample errors `report` computes
 - agreement against epochs (the protocol's epochs, twice and four times as many, each its own
   cosine schedule).
 
-    python scripts/table_noise.py run --table nb201-darcyflow-mini --data-root DATA/darcy-mini --out noise/darcyflow
+    python scripts/table_noise.py run --table nb201-darcyflow-mini-e40 --data-root DATA/darcy-mini --out noise/darcyflow
     python scripts/table_noise.py run --table nb201-digits-mini --out noise/digits
     python scripts/table_noise.py report docs/tables/noise/darcyflow docs/tables/noise/digits --doc docs/tables.md
 

@@ -26,7 +26,7 @@ MANIFEST = "MANIFEST.toml"
 CACHE_ENV = "NB360_CACHE"
 # The shipped tables of the two tasks, the one place that names them: commands and examples use the
 # first when no table is named, the hypothesis questions are answered on both.
-TASK_TABLES = ("nb201-darcyflow-mini", "nb201-digits-mini")
+TASK_TABLES = ("nb201-darcyflow-mini-e40", "nb201-burgers-mini")
 DEFAULT_TABLE = TASK_TABLES[0]
 
 
