@@ -45,7 +45,8 @@ def test_the_blackbox_holds_the_tables_numbers(bench, bb):
                             "metric_train_error": row["train_metric"], ELAPSED_TIME: row["train_seconds"],
                             "metric_runtime": row["train_seconds"] - before, "metric_params": row["params"],
                             "metric_flops": row["flops"]}
-                assert got == pytest.approx(expected, rel=1e-5)
+                # a --test-every protocol leaves the test score of a skipped epoch NaN, in both
+                assert got == pytest.approx(expected, rel=1e-5, nan_ok=True)
 
 
 def test_a_table_without_a_complete_seed_is_refused(tmp_path, syne_tune):
