@@ -37,6 +37,7 @@ from typing import Callable, Collection, Sequence
 
 import numpy as np
 
+from nb360.interrupts import raise_if_interrupted
 from nb360.search import Algo, make_searcher, searcher_class, searcher_parameters
 from nb360.search.base import Searcher
 from nb360.search.objectives import FoundFront, FrontScorer, check as check_objectives
@@ -296,6 +297,7 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
     with _searches(benchmark, proxy, max(1, min(workers, len(jobs))), constraints, objectives) as search:
         for (algo, seed, *_), trace in tqdm(zip(jobs, search(jobs)), total=len(jobs), desc="search", unit="run",
                                               disable=not progress):
+            raise_if_interrupted()
             frame = {
                 "algo": algo_name(algo), "seed": seed,
                 "trial": np.arange(1, len(trace) + 1), "arch": [strings[i] for i in trace.index], "index": trace.index,

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from nb360 import cards
 from nb360.data.task import Task, load_task, resolve_data_root, task_options
-from nb360.interrupts import sigterm_as_interrupt
+from nb360.interrupts import raise_if_interrupted, sigterm_as_interrupt
 from nb360.spaces import network
 from nb360.spaces.costs import table_costs
 from nb360.spaces.nb201 import Arch, ArchLike, iso_class_ids
@@ -424,6 +424,7 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
             if not in_flight:
                 break
             [ref], _ = ray.wait(list(in_flight), num_returns=1)
+            raise_if_interrupted()
             rep, seed = in_flight.pop(ref)
             try:
                 writer.write_run(classes[rep], seed, ray.get(ref))

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
-from nb360.interrupts import sigterm_as_interrupt
+from nb360.interrupts import raise_if_interrupted, sigterm_as_interrupt
 from nb360.spaces.costs import measure_latency_ms
 from nb360.spaces.nb201 import NUM_ARCHS, ArchLike
 from nb360.spaces.network import build
@@ -76,6 +76,7 @@ def build_latency_column(table: str | os.PathLike, repeats: int = DEFAULT_REPEAT
         done = 0
         try:
             for rep in tqdm(todo, unit="class", desc=f"latency {path.name}", disable=not progress, dynamic_ncols=True):
+                raise_if_interrupted()
                 column[classes[rep]] = measure(rep)
                 done += 1
                 if done % save_every == 0:

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nb360.data.task import Task
-from nb360.interrupts import sigterm_as_interrupt
+from nb360.interrupts import raise_if_interrupted, sigterm_as_interrupt
 from nb360.proxies import compute
 from nb360.proxy_names import parse_names
 from nb360.spaces.nb201 import ArchLike, NUM_ARCHS
@@ -100,6 +100,7 @@ def build_proxy_columns(
         done, loop_start = 0, time.perf_counter()
         try:
             for rep in bar:
+                raise_if_interrupted()
                 values = compute(rep, task.spec, inputs, targets, task.loss, names, C=C, N=N, seed=seed)
                 for name, value in values.items():
                     columns[name][classes[rep]] = value

@@ -237,8 +237,11 @@ def test_an_interrupted_driver_resumes_without_retraining_finished_runs(referenc
         "precompute(**args)",
     ])
     args = {**BUILD, "out": str(out), "data_root": str(data_root), "address": cluster, "faults": str(its_faults)}
+    # Ctrl-C's default action even where pytest runs as a background job (`pytest &`), whose children
+    # inherit an ignored SIGINT and so would never see it
     driver = subprocess.Popen([sys.executable, "-c", script, json.dumps(args)], cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while len(trainings(its_faults)) < 8:
         assert driver.poll() is None, driver.communicate()[0]
