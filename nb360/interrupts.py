@@ -17,6 +17,7 @@ import threading
 from contextlib import contextmanager
 
 _received = threading.Event()
+_depth = 0  # blocks entered (they nest: a command's, then a build's): the outermost starts and ends clean
 
 
 def _raise_interrupt(signum, frame):
@@ -39,7 +40,10 @@ def sigterm_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _received.clear()
+    global _depth
+    if _depth == 0:
+        _received.clear()
+    _depth += 1
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     previous_int = signal.getsignal(signal.SIGINT)
     if previous_int is signal.default_int_handler:
@@ -49,3 +53,6 @@ def sigterm_as_interrupt():
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_int)
+        _depth -= 1
+        if _depth == 0:
+            _received.clear()  # a stop that ended its block must not stop later work outside one

@@ -20,6 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from nb360.interrupts import raise_if_interrupted
+
 Metric = Callable[[torch.Tensor, torch.Tensor], "float | torch.Tensor"]
 # NB201's optimiser settings: the defaults of `fit`, and what a table's protocol records.
 LR, WEIGHT_DECAY, MOMENTUM = 0.1, 5e-4, 0.9
@@ -116,6 +118,7 @@ def fit(
     train_seconds = records[-1]["train_seconds"] if records else 0.0
     step = len(records) * len(train_loader)
     for epoch in range(len(records) + 1, epochs + 1):
+        raise_if_interrupted()
         model.train()
         losses, preds, targets = [], [], []
         start = time.perf_counter()

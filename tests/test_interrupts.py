@@ -61,3 +61,14 @@ def test_an_ignored_sigint_stays_ignored(sigint):
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         receive(signal.SIGINT)
         raise_if_interrupted()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_stop_is_kept_by_nested_blocks_and_forgotten_after_the_outermost(sigint):
+    with sigterm_as_interrupt():
+        with sigterm_as_interrupt():
+            SignalledInDel(signal.SIGTERM)
+        with sigterm_as_interrupt():  # the command's block is still open: the stop still holds
+            with pytest.raises(KeyboardInterrupt):
+                raise_if_interrupted()
+    raise_if_interrupted()  # outside every block nothing is pending

@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from nb360.data.fields import (UnitGaussianNormalizer, check_finished, read_fields, relative_l2_task, write_mat,
                                write_settings)
+from nb360.interrupts import raise_if_interrupted
 
 if TYPE_CHECKING:
     from nb360.data.task import Task
@@ -408,6 +409,7 @@ def _generate_file(
     try:
         with closing(_samples(spec, todo, workers)) as samples:
             for i, (coeff, sol) in samples:
+                raise_if_interrupted()
                 checkpoint.store(i, coeff, sol)
                 if checkpoint.unsaved >= checkpoint_every:
                     checkpoint.save()

@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from nb360.data.task import Task
+from nb360.interrupts import raise_if_interrupted
 from nb360.spaces.nb201 import NUM_EDGES, NUM_OPS, OPS, Arch, ArchLike
 from nb360.spaces.network import DEFAULT_C, DEFAULT_N, Cell, Layers, Network, Spec, build, edge_widths, operation
 from nb360.table.benchmark import Benchmark
@@ -258,6 +259,7 @@ def search_oneshot(
     train_seconds, step = 0.0, 0
     bar = tqdm(total=total_steps, desc=f"{method} {task.name}", unit="step", disable=not progress, leave=False)
     for epoch in range(epochs):
+        raise_if_interrupted()
         net.tau = gdas_tau(epoch, epochs)
         net.train()
         w_losses, a_losses = [], []
