@@ -409,11 +409,11 @@ def _generate_file(
     try:
         with closing(_samples(spec, todo, workers)) as samples:
             for i, (coeff, sol) in samples:
-                raise_if_interrupted()
                 checkpoint.store(i, coeff, sol)
                 if checkpoint.unsaved >= checkpoint_every:
                     checkpoint.save()
                 bar.update()
+                raise_if_interrupted()  # after the finished sample is stored, so that it is kept
     finally:
         bar.close()
         if checkpoint.unsaved and not checkpoint.done.all():

@@ -297,7 +297,6 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
     with _searches(benchmark, proxy, max(1, min(workers, len(jobs))), constraints, objectives) as search:
         for (algo, seed, *_), trace in tqdm(zip(jobs, search(jobs)), total=len(jobs), desc="search", unit="run",
                                               disable=not progress):
-            raise_if_interrupted()
             frame = {
                 "algo": algo_name(algo), "seed": seed,
                 "trial": np.arange(1, len(trace) + 1), "arch": [strings[i] for i in trace.index], "index": trace.index,
@@ -311,6 +310,7 @@ def run_many(benchmark: Benchmark, algos: Sequence[Algo], seeds: Sequence[int], 
             frames.append(pd.DataFrame(frame, columns=names))
             if on_search is not None:
                 on_search(frames[-1])
+            raise_if_interrupted()  # after the finished search is handed on, so that it is kept
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
 
 

@@ -424,7 +424,6 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
             if not in_flight:
                 break
             [ref], _ = ray.wait(list(in_flight), num_returns=1)
-            raise_if_interrupted()
             rep, seed = in_flight.pop(ref)
             try:
                 writer.write_run(classes[rep], seed, ray.get(ref))
@@ -436,6 +435,7 @@ def _run(writer: TableWriter, submit: Callable[[int, int], ray.ObjectRef], class
             writer.build_progress(job, done, failed, time.perf_counter() - first)
             bar.update()
             bar.set_postfix(failed=failed)
+            raise_if_interrupted()  # after the finished run is written, so that it is kept
     finally:
         bar.close()
     return done, failed
