@@ -36,29 +36,18 @@ from nb360.table.compare import RELIABILITY_GOAL, agreement, seed_reliability, s
 ROOT = Path(__file__).resolve().parent.parent
 PRECOMPUTED = ROOT / "precomputed"
 HIFI_ARCHS = "nb201-darcyflow-hifi-sample.archs.txt"
-# The Darcy table of the shipped pair: the high-fidelity sample is drawn from it and measures its fidelity.
+# The Darcy table of the shipped pair, whose fidelity the high-fidelity samples measure (final test score).
 DARCY_TABLE = f"{manifest.DEFAULT_TABLE}.h5"
 
 DARCY_DATA = "nb360 data generate darcyflow --n 300 --resolution 85 --seed 0 --workers 2 --data-root DATA/darcy-mini"
 BURGERS_DATA = "nb360 data generate burgers --n 1300 --resolution 1024 --seed 0 --data-root DATA/burgers-mini"
 RECIPES = {
-    "nb201-darcyflow-mini.h5": {
-        "description": "Retired, kept until nb201-darcyflow-mini-e40 is complete: its seeds agree too poorly "
-                       "(docs/tables.md). All 15,625 cells on generated Darcy Flow under a reduced protocol: "
-                       "15x15 grid (every 6th node of an 85x85 field solved at 421x421), 270 training / 30 validation / 100 test "
-                       "samples, C=4, N=1, 10 epochs, 2 seeds planned (seed 1 is partial; "
-                       "`nb360 table info` prints the runs per seed).",
-        "rebuild": [DARCY_DATA,
-                    "nb360 precompute --task darcyflow --epochs 10 --seeds 2 --archs all --C 4 --N 1 "
-                    "--resolution 15 --num-cpus 2 --data-root DATA/darcy-mini --out precomputed/nb201-darcyflow-mini.h5",
-                    "nb360 proxies --table precomputed/nb201-darcyflow-mini.h5 --data-root DATA/darcy-mini"],
-    },
     "nb201-darcyflow-mini-e40.h5": {
-        "description": "The Darcy table of the shipped pair: all 15,625 cells on the same Darcy Flow fields as "
-                       "nb201-darcyflow-mini, under the protocol "
-                       "the seed-noise study chose (docs/tables.md): 15x15 grid, 270 training / 30 validation / 300 "
-                       "test samples, C=4, N=1, 40 epochs, 2 seeds planned (being built: `nb360 table info` prints "
-                       "the runs per seed). Validation is scored after every epoch, test after every 5th.",
+        "description": "The Darcy table of the shipped pair: all 15,625 cells on generated Darcy Flow under the "
+                       "protocol the seed-noise study chose (docs/tables.md): 15x15 grid (every 6th node of an "
+                       "85x85 field solved at 421x421), 270 training / 30 validation / 300 test samples, C=4, N=1, "
+                       "40 epochs, 2 seeds for every cell. Validation is scored after every epoch, test after "
+                       "every 5th.",
         "rebuild": [DARCY_DATA,
                     "nb360 precompute --task darcyflow --epochs 40 --seeds 2 --archs all --C 4 --N 1 --resolution 15 "
                     "--test-size 300 --test-every 5 --num-cpus 2 --data-root DATA/darcy-mini "
@@ -66,9 +55,9 @@ RECIPES = {
                     "nb360 proxies --table precomputed/nb201-darcyflow-mini-e40.h5 --data-root DATA/darcy-mini"],
     },
     "nb201-darcyflow-hifi-sample.h5": {
-        "description": "A stratified sample of the mini table's archs under a higher protocol, to measure its "
-                       f"fidelity: 29x29 grid (every 3rd node of the same fields), C=8, N=1, 20 epochs, 1 seed. "
-                       f"The archs are listed in {HIFI_ARCHS}.",
+        "description": "A stratified sample of the Darcy cells under a higher protocol, to measure the mini "
+                       f"table's fidelity: 29x29 grid (every 3rd node of the same fields), C=8, N=1, 20 epochs, "
+                       f"1 seed. The archs are listed in {HIFI_ARCHS}, which says how they were drawn.",
         "rebuild": [DARCY_DATA,
                     "nb360 precompute --task darcyflow --epochs 20 --seeds 1 "
                     f"--archs precomputed/{HIFI_ARCHS} --C 8 --N 1 --resolution 29 --num-cpus 2 "
@@ -97,24 +86,12 @@ RECIPES = {
                     "--out precomputed/nb201-burgers-mini.h5",
                     "nb360 proxies --table precomputed/nb201-burgers-mini.h5 --data-root DATA/burgers-mini"],
     },
-    "nb201-digits-mini.h5": {
-        "description": "Retired, kept until nb201-darcyflow-mini-e40 is complete: its seeds cannot agree at a "
-                       "cost that fits (docs/tables.md). All 15,625 cells on scikit-learn's 8x8 handwritten digits "
-                       "(NOT an NB360 task; real data available offline): 897 training / 450 validation / 450 test images, C=4, N=1, 4 epochs, "
-                       "batch 64, 2 seeds planned (seed 1 is partial; `nb360 table info` prints the runs per "
-                       "seed).",
-        "rebuild": ["nb360 precompute --task digits --epochs 4 --seeds 2 --archs all --C 4 --N 1 --num-cpus 1 "
-                    "--out precomputed/nb201-digits-mini.h5",
-                    "nb360 proxies --table precomputed/nb201-digits-mini.h5"],
-    },
     "nb201-costs.h5": {
         "description": "Exact params and FLOPs of all 15,625 cells for the network of each of the ten NB360 "
                        "tasks at NB360's size (C=16, N=5, each task's input and output).",
         "rebuild": ["nb360 table costs --out precomputed/nb201-costs.h5"],
     },
 }
-# The fidelity of these tables is measured against the high-fidelity samples, on the final test score.
-FIDELITY = ("nb201-darcyflow-mini.h5", "nb201-darcyflow-mini-e40.h5")
 HIFI = ("nb201-darcyflow-hifi-sample-seed2.h5", "nb201-darcyflow-hifi-sample.h5")
 SAMPLE_SEED = 0
 
@@ -225,9 +202,7 @@ def seed_agreement(table: Benchmark) -> dict | None:
 
 
 def cmd_fidelity(args: argparse.Namespace) -> None:
-    for mini in FIDELITY:
-        if (PRECOMPUTED / mini).exists():
-            print(mini, fidelity(mini))
+    print(DARCY_TABLE, fidelity(DARCY_TABLE))
 
 
 def hardware() -> str:
@@ -258,7 +233,7 @@ def entry(name: str, before: dict | None = None) -> dict:
         info["protocol"] = {k: v for k, v in sorted(table.protocol.items()) if v is not None}
         if proxies := proxy_summary(path):
             info["proxies"] = proxies
-        if name in FIDELITY and (found := fidelity(name)):
+        if name == DARCY_TABLE and (found := fidelity(name)):
             info["fidelity"] = _rounded(found)
         if seeds := seed_agreement(table):
             info["seed_agreement"] = _rounded(seeds)

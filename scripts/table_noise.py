@@ -13,9 +13,14 @@ larger than the table's test set. From those per-sample errors `report` computes
 - agreement against epochs (the protocol's epochs, twice and four times as many, each its own
   cosine schedule).
 
-    python scripts/table_noise.py run --table nb201-darcyflow-mini-e40 --data-root DATA/darcy-mini --out noise/darcyflow
-    python scripts/table_noise.py run --table nb201-digits-mini --out noise/digits
-    python scripts/table_noise.py report docs/tables/noise/darcyflow docs/tables/noise/digits --doc docs/tables.md
+    python scripts/table_noise.py run --table nb201-darcyflow-mini-e40 --data-root DATA/darcy-mini --out noise/darcyflow-e40
+    python scripts/table_noise.py report noise/darcyflow-e40
+
+The study in docs/tables/noise/ ran on the first round's tables, since retired (docs/tables.md: how to
+restore them from the repository's history into a folder OLD); `report` compares the study's runs
+with the table's, so it needs them back:
+
+    NB360_TABLES=OLD python scripts/table_noise.py report docs/tables/noise/darcyflow docs/tables/noise/digits --doc docs/tables.md
 
 `run` appends one JSON line per finished run to OUT/runs.jsonl and skips the runs already there, so
 an interrupted study resumes. The evaluation set is the test set at its largest (Darcy Flow: all of
