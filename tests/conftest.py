@@ -94,19 +94,20 @@ def reference_dense_net(xautodl):
 def stop_after(tmp_path):
     """Runs a command line, waits until its tqdm bar shows at least `done` of `total` units finished
     (the bar may skip counts that finish together), sends SIGTERM and returns the finished process
-    and its stderr. For the resume tests of long commands."""
+    and its stderr. For the resume tests of long commands. `timeout` only bounds a hung command: Ray's
+    start and the first runs take minutes on a loaded two-core machine."""
     import re
     import signal
     import time
 
-    def run(command: list[str], total: int, done: int = 2, timeout: float = 120) -> tuple[subprocess.Popen, str]:
+    def run(command: list[str], total: int, done: int = 2, timeout: float = 600) -> tuple[subprocess.Popen, str]:
         log = tmp_path / "stderr.txt"
         with log.open("w") as stderr:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
             deadline = time.monotonic() + timeout
             while max(map(int, re.findall(rf"\| *(\d+)/{total} ", log.read_text())), default=0) < done:
                 assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "the command did not start"
+                assert time.monotonic() < deadline, f"the command did not finish {done} of {total} in {timeout:.0f} s"
                 time.sleep(0.05)
             process.send_signal(signal.SIGTERM)
             process.communicate(timeout=60)
