@@ -12,8 +12,8 @@ table's mean training time of one cell, about that many full trainings) and one 
 Regret, for all alike: the table's final test score (mean over seeds) of the incumbent, the cell with
 the lowest validation score any evaluation reported, minus the table's best. Mean with its 95% t
 interval, and the difference to nb360's random search with its 95% Welch interval and one-sided
-p-value. Syne Tune's blackbox holds the seeds every cell has (seed 0 of the shipped tables); nb360's
-runner draws one of a cell's finished runs. Numbers: docs/search/interop.csv. The section between
+p-value. Syne Tune's blackbox holds the seeds every cell has (all of the shipped tables' seeds), of
+which Syne Tune's backend draws one per trial; nb360's runner draws one of a cell's finished runs. Numbers: docs/search/interop.csv. The section between
 the `<!-- interop:begin -->` markers is rewritten.
 """
 
