@@ -13,7 +13,8 @@ Regret, for all alike: the table's final test score (mean over seeds) of the inc
 the lowest validation score any evaluation reported, minus the table's best. Mean with its 95% t
 interval, and the difference to nb360's random search with its 95% Welch interval and one-sided
 p-value. Syne Tune's blackbox holds the seeds every cell has (all of the shipped tables' seeds), of
-which Syne Tune's backend draws one per trial; nb360's runner draws one of a cell's finished runs. Numbers: docs/search/interop.csv. The section between
+which Syne Tune's backend draws one per trial; nb360's runner draws one of a cell's finished runs.
+Numbers: docs/search/interop.csv. The section between
 the `<!-- interop:begin -->` markers is rewritten.
 """
 
@@ -32,9 +33,8 @@ from doc_section import write_section
 
 from nb360 import __version__
 from nb360.cli.options import positive
-from nb360.compat.syne_tune import ELAPSED_TIME, FIDELITY, VALID_ERROR, blackbox
+from nb360.compat.syne_tune import ELAPSED_TIME, FIDELITY, VALID_ERROR, blackbox, result_arch
 from nb360.search.runner import run_many
-from nb360.spaces.nb201 import EDGE_KEYS, OPS, Arch
 from nb360.stats import difference_ci, mean_ci
 from nb360.table.benchmark import Benchmark
 from nb360.table.manifest import TASK_TABLES
@@ -76,8 +76,7 @@ def syne_tune_regret(bench: Benchmark, bb, scheduler: str, seed: int, budget: fl
     tuner.run()
     results = pd.read_csv(Path(tuner.tuner_path) / "results.csv.zip")
     best = results.loc[results[VALID_ERROR].idxmin()]
-    arch = Arch(tuple(OPS.index(best[f"config_{key}"]) for key in EDGE_KEYS))
-    return bench.regret(arch), int(len(results.groupby("trial_id")))
+    return bench.regret(result_arch(best)), int(len(results.groupby("trial_id")))
 
 
 def syne_tune_regrets(bench: Benchmark, seeds: int, budget: float) -> pd.DataFrame:

@@ -12,7 +12,7 @@ NAS-Bench-201 blackbox (its `conversion_scripts/scripts/nasbench201_import.py`):
   it, what the simulator charges), `metric_params`, `metric_flops`.
 
 Searches then run with `UserBlackboxBackend(blackbox, elapsed_time_attr=ELAPSED_TIME)` and Syne Tune's
-`SimulatorCallback` (docs/interop.md). Needs the `nb360[syne-tune]` extra: syne-tune and
+`SimulatorCallback` (docs/interop.md); `result_arch(row)` is the cell of a row of their results. Needs the `nb360[syne-tune]` extra: syne-tune and
 huggingface_hub, which its blackbox module imports (nothing is downloaded).
 """
 
@@ -30,6 +30,11 @@ VALID_ERROR, TEST_ERROR, ELAPSED_TIME = "metric_valid_error", "metric_test_error
 # objective -> table curve; the time and cost objectives are derived below
 CURVE_OBJECTIVES = {VALID_ERROR: "val_metric", TEST_ERROR: "test_metric", "metric_train_error": "train_metric"}
 OBJECTIVES = (*CURVE_OBJECTIVES, "metric_runtime", ELAPSED_TIME, "metric_params", "metric_flops")
+
+
+def result_arch(row) -> Arch:
+    """The cell of a row of a Syne Tune run's results (its `config_edge_<to>_<from>` columns)."""
+    return Arch(tuple(OPS.index(row[f"config_{key}"]) for key in EDGE_KEYS))
 
 
 def blackbox(table: Benchmark | str | os.PathLike):

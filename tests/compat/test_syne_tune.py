@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from synthetic_table import write_table
 
-from nb360.compat.syne_tune import ELAPSED_TIME, FIDELITY, OBJECTIVES, TEST_ERROR, VALID_ERROR, blackbox
+from nb360.compat.syne_tune import ELAPSED_TIME, FIDELITY, OBJECTIVES, TEST_ERROR, VALID_ERROR, blackbox, result_arch
 from nb360.spaces.nb201 import EDGE_KEYS, NUM_ARCHS, Arch
 from nb360.table.benchmark import Benchmark
 from nb360.table.manifest import DEFAULT_TABLE
@@ -78,8 +78,7 @@ def test_syne_tunes_schedulers_run_on_it_in_simulated_time(bench, bb, scheduler,
     # complete seed's numbers of its cell at its epoch
     complete = [s for s, n in bench.completeness()["done_per_seed"].items() if n == NUM_ARCHS]
     for _, trial in results.groupby("trial_id"):
-        first = trial.iloc[0]
-        arch = Arch.parse("|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*(first[f"config_{k}"] for k in EDGE_KEYS)))
+        arch = result_arch(trial.iloc[0])
         matching = [seed for seed in complete
                     if all(row.metric_valid_error == pytest.approx(expected["val_metric"], rel=1e-5)
                            and row.metric_elapsed_time == pytest.approx(expected["train_seconds"], rel=1e-5)
